@@ -1,0 +1,225 @@
+"""Interleaved rANS coder (CPU, numba). The format is written down in docs/entropy-format.md.
+
+Symbol ``i`` belongs to lane ``i % L``. Each lane is an independent rANS coder with a 32-bit
+state kept in ``[2**16, 2**32)`` and 16-bit renormalisation words, and owns one contiguous
+segment of the stream, so a GPU can give one thread to each lane.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numba as nb
+import numpy as np
+
+from neurocodec.entropy.tables import LUT_SHIFT, CdfTables
+from neurocodec.errors import BitstreamError
+
+FORMAT_VERSION = 1
+HEADER = struct.Struct("<BBHI")  # version, precision, lanes, number of symbols
+STATE_LOW = 1 << 16
+MAX_LANES = 4096
+RAW_BITS = 16  # escaped values are written as two raw 16-bit chunks
+
+
+@nb.njit(cache=True, nogil=True)
+def _put_raw(x, chunk, lane, out, pos):
+    """Push 16 raw bits (an escaped value's chunk) onto state ``x``; rare, so not inlined."""
+    if x >= STATE_LOW:
+        out[lane, pos[lane]] = x & 0xFFFF
+        pos[lane] += 1
+        x >>= 16
+    return (x << 16) + chunk
+
+
+@nb.njit(cache=True, nogil=True)
+def _encode_kernel(symbols, indexes, cdf, lengths, offsets, prec, lanes, out, pos):
+    n = symbols.shape[0]
+    state = np.full(lanes, STATE_LOW, dtype=np.int64)
+    lane = (n - 1) % lanes if n else 0
+    for i in range(n - 1, -1, -1):
+        k = indexes[i]
+        esc = lengths[k] - 1
+        s = np.int64(symbols[i]) - offsets[k]
+        x = state[lane]
+        if s < 0 or s >= esc:
+            raw = np.int64(symbols[i]) & 0xFFFFFFFF
+            x = _put_raw(x, raw & 0xFFFF, lane, out, pos)
+            x = _put_raw(x, raw >> 16, lane, out, pos)
+            s = esc
+        start = np.int64(cdf[k, s])
+        freq = np.int64(cdf[k, s + 1]) - start
+        # Renormalise so that the coded state stays below 2**32 (one word at most, prec <= 16).
+        if x >= (freq << (32 - prec)):
+            p = pos[lane]
+            out[lane, p] = x & 0xFFFF
+            pos[lane] = p + 1
+            x >>= 16
+        q = x // freq
+        state[lane] = (q << prec) + x - q * freq + start
+        lane = lane - 1 if lane > 0 else lanes - 1
+    # Flush: the final state, as two words, is read first by the decoder.
+    for lane in range(lanes):
+        out[lane, pos[lane]] = state[lane] & 0xFFFF
+        out[lane, pos[lane] + 1] = state[lane] >> 16
+        pos[lane] += 2
+
+
+@nb.njit(cache=True, nogil=True)
+def _get_raw(x, words, rd, seg_start, lane):
+    """Pop 16 raw bits from state ``x``; returns ``(chunk, x)``, or ``x = -1`` past the segment."""
+    chunk = x & 0xFFFF
+    x >>= 16
+    if x < STATE_LOW:
+        if rd[lane] <= seg_start[lane]:
+            return 0, np.int64(-1)
+        rd[lane] -= 1
+        x = (x << 16) | np.int64(words[rd[lane]])
+    return chunk, x
+
+
+@nb.njit(cache=True, nogil=True)
+def _decode_kernel(words, seg_start, seg_end, indexes, cdf, lengths, offsets, lut, prec, lanes,
+                   out):
+    """Returns 0 on success, or ``-(lane + 1)`` for the first lane found corrupted."""
+    n = indexes.shape[0]
+    mask = (1 << prec) - 1
+    state = np.zeros(lanes, dtype=np.int64)
+    rd = seg_end.copy()
+    for lane in range(lanes):
+        if rd[lane] - seg_start[lane] < 2:
+            return -(lane + 1)
+        rd[lane] -= 2
+        state[lane] = (np.int64(words[rd[lane] + 1]) << 16) | np.int64(words[rd[lane]])
+    lane = 0
+    for i in range(n):
+        k = indexes[i]
+        x = state[lane]
+        slot = x & mask
+        s = lut[k, slot >> LUT_SHIFT]
+        hi = np.int64(cdf[k, s + 1])
+        while hi <= slot:
+            s += 1
+            hi = np.int64(cdf[k, s + 1])
+        start = np.int64(cdf[k, s])
+        x = (hi - start) * (x >> prec) + slot - start
+        # Branch-free renormalisation (the branch is unpredictable). A lane that reads past
+        # its own segment is caught by the checks after the loop; max() keeps reads in bounds.
+        need = np.int64(x < STATE_LOW)
+        r = rd[lane] - need
+        w = np.int64(words[max(r, 0)])
+        x = (x << (16 * need)) | (w * need)
+        rd[lane] = r
+        if s == lengths[k] - 1:
+            if r < seg_start[lane]:
+                return -(lane + 1)
+            hi16, x = _get_raw(x, words, rd, seg_start, lane)
+            if x < 0:
+                return -(lane + 1)
+            lo16, x = _get_raw(x, words, rd, seg_start, lane)
+            if x < 0:
+                return -(lane + 1)
+            v = (hi16 << 16) | lo16
+            out[i] = v - 0x100000000 if v >= 0x80000000 else v
+        else:
+            out[i] = s + offsets[k]
+        state[lane] = x
+        lane = lane + 1 if lane + 1 < lanes else 0
+    for lane in range(lanes):
+        if state[lane] != STATE_LOW or rd[lane] != seg_start[lane]:
+            return -(lane + 1)
+    return 0
+
+
+@nb.njit(cache=True, nogil=True)
+def _gather(out, pos, dst):
+    j = 0
+    for lane in range(out.shape[0]):
+        dst[j : j + pos[lane]] = out[lane, : pos[lane]]
+        j += pos[lane]
+
+
+def _check_indexes(indexes: np.ndarray, tables: CdfTables) -> np.ndarray:
+    indexes = np.ascontiguousarray(indexes, dtype=np.int32).ravel()
+    if indexes.size and (indexes.min() < 0 or indexes.max() >= tables.num_tables):
+        raise ValueError(f"table indexes must lie in [0, {tables.num_tables})")
+    return indexes
+
+
+def encode(symbols, indexes, tables: CdfTables, lanes: int = 32) -> bytes:
+    """Encode int32 values with per-symbol tables into one interleaved rANS stream.
+
+    Args:
+        symbols: int32 ``[N]`` values (any int32; values outside a table's support are escaped).
+        indexes: int32 ``[N]`` table index of each symbol.
+        tables: the CDF tables.
+        lanes: number of interleaved lanes (1..4096).
+    """
+    symbols = np.ascontiguousarray(symbols).ravel()
+    if symbols.dtype != np.int32:
+        if symbols.dtype.kind not in "iu" or (symbols.size and (
+                symbols.min() < np.iinfo(np.int32).min or symbols.max() > np.iinfo(np.int32).max)):
+            raise ValueError("symbols must be int32 values")
+        symbols = symbols.astype(np.int32)
+    indexes = _check_indexes(indexes, tables)
+    if symbols.size != indexes.size:
+        raise ValueError("symbols and indexes must have the same length")
+    if not 1 <= lanes <= MAX_LANES:
+        raise ValueError(f"lanes must be in 1..{MAX_LANES}")
+    n = symbols.size
+    per_lane = (n + lanes - 1) // lanes
+    out = np.zeros((lanes, 3 * per_lane + 2), dtype=np.uint16)
+    pos = np.zeros(lanes, dtype=np.int64)
+    _encode_kernel(symbols, indexes, tables.cdf, tables.lengths.astype(np.int64),
+                   tables.offsets.astype(np.int64), tables.precision, lanes, out, pos)
+    # The encoder wrote each lane's words in reverse consumption order; the decoder reads a
+    # segment from its end, so segments are stored as written.
+    counts = pos.astype("<u4")
+    head = HEADER.pack(FORMAT_VERSION, tables.precision, lanes, n) + counts.tobytes()
+    buf = np.empty(len(head) // 2 + int(pos.sum()), dtype="<u2")
+    buf[: len(head) // 2] = np.frombuffer(head, dtype="<u2")
+    _gather(out, pos, buf[len(head) // 2 :])
+    return buf.tobytes()
+
+
+def parse_header(data: bytes) -> tuple[int, int, int, np.ndarray]:
+    """Validate the stream header; returns ``(precision, lanes, n_symbols, word_counts)``."""
+    if len(data) < HEADER.size:
+        raise BitstreamError(f"rANS stream truncated: {len(data)} bytes, header needs {HEADER.size}")
+    version, precision, lanes, n = HEADER.unpack_from(data)
+    if version != FORMAT_VERSION:
+        raise BitstreamError(f"unsupported rANS stream version {version}")
+    if not 1 <= lanes <= MAX_LANES:
+        raise BitstreamError(f"invalid lane count {lanes} in rANS stream")
+    if len(data) < HEADER.size + 4 * lanes:
+        raise BitstreamError("rANS stream truncated in its lane table")
+    counts = np.frombuffer(data, dtype="<u4", count=lanes, offset=HEADER.size).astype(np.int64)
+    expected = HEADER.size + 4 * lanes + 2 * int(counts.sum())
+    if expected != len(data):
+        raise BitstreamError(f"rANS stream is {len(data)} bytes but its header declares {expected}")
+    return precision, lanes, n, counts
+
+
+def decode(data: bytes, indexes, tables: CdfTables) -> np.ndarray:
+    """Decode a stream made by :func:`encode` with the same indexes and tables.
+
+    Returns int32 ``[N]``. Raises :class:`BitstreamError` on a truncated, corrupted or
+    mismatched stream; memory use is bounded by the stream's size and ``len(indexes)``.
+    """
+    data = bytes(data)
+    indexes = _check_indexes(indexes, tables)
+    precision, lanes, n, counts = parse_header(data)
+    if n != indexes.size:
+        raise BitstreamError(f"stream holds {n} symbols but {indexes.size} indexes were given")
+    if precision != tables.precision:
+        raise BitstreamError(f"stream precision {precision} != table precision {tables.precision}")
+    words = np.frombuffer(data, dtype="<u2", offset=HEADER.size + 4 * lanes).astype(np.uint16)
+    seg_end = np.cumsum(counts)
+    seg_start = seg_end - counts
+    out = np.empty(n, dtype=np.int32)
+    rc = _decode_kernel(words, seg_start, seg_end, indexes, tables.cdf,
+                        tables.lengths.astype(np.int64), tables.offsets.astype(np.int64),
+                        tables.lut, precision, lanes, out)
+    if rc != 0:
+        raise BitstreamError(f"rANS stream corrupted or truncated (lane {-rc - 1})")
+    return out

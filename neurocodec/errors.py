@@ -1,0 +1,17 @@
+"""Typed exceptions shared by every part of neurocodec."""
+
+
+class NeurocodecError(Exception):
+    """Base class of every error neurocodec raises on purpose."""
+
+
+class BitstreamError(NeurocodecError):
+    """An encoded stream or container is truncated, corrupted, or does not match the decoder."""
+
+
+class InputError(NeurocodecError):
+    """A user-supplied file or argument cannot be used (missing, unreadable, wrong kind)."""
+
+
+class ModelError(NeurocodecError):
+    """A model name, quality level or weights file is unknown or invalid."""

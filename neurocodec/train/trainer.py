@@ -1,0 +1,142 @@
+"""A minimal rate–distortion trainer: time-budgeted schedule, checkpoints and exact resume.
+
+Loss per image: ``lmbda[q] * 255**2 * MSE + bpp`` with a random quality ``q`` per image, plus
+the factorized prior's auxiliary loss on its own optimizer (CompressAI's recipe).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from neurocodec.codecs.image.hyperprior import HyperpriorConfig, ScaleHyperprior
+from neurocodec.datasets.images import CropSampler
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    N: int = 96
+    M: int = 128
+    crop: int = 128
+    batch: int = 8
+    lr: float = 2e-4
+    lr_final: float = 1e-5
+    warmup_steps: int = 100
+    budget_minutes: float = 60.0
+    clip: float = 1.0
+    seed: int = 0
+    threads: int = 2
+    ckpt_every: int = 100
+
+
+def lr_at(cfg: TrainConfig, step: int, frac: float) -> float:
+    """Linear warm-up, then cosine decay over the fraction of the time budget spent."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1 + math.cos(math.pi * min(frac, 1.0)))
+
+
+def rd_loss(model: ScaleHyperprior, x: torch.Tensor, q: torch.Tensor) -> dict:
+    out = model(x, q)
+    npix = x.shape[-2] * x.shape[-1]
+    bits = sum((-torch.log2(v)).flatten(1).sum(1) for v in out["likelihoods"].values())
+    bpp = bits / npix
+    mse = (out["x_hat"] - x).pow(2).flatten(1).mean(1)
+    lmbda = torch.tensor(model.cfg.lmbdas, dtype=x.dtype)[q]
+    loss = (lmbda * 255**2 * mse + bpp).mean()
+    psnr = (10 * torch.log10(1 / mse.detach().clamp_min(1e-10))).mean()
+    return {"loss": loss, "bpp": bpp.mean().detach(), "psnr": psnr}
+
+
+def train(cfg: TrainConfig, resume: bool = True) -> Path:
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model = ScaleHyperprior(HyperpriorConfig(N=cfg.N, M=cfg.M)).train()
+    aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
+    main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
+    opt = torch.optim.Adam(main_params, lr=cfg.lr)
+    aux_opt = torch.optim.Adam(aux_params, lr=1e-3)
+    sampler = CropSampler(cfg.data, crop=cfg.crop, seed=cfg.seed)
+    step, elapsed = 0, 0.0
+    ckpt = out / "checkpoint.pt"
+    if resume and ckpt.exists():
+        st = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        aux_opt.load_state_dict(st["aux_opt"])
+        sampler.set_state(st["sampler"])
+        torch.set_rng_state(st["torch_rng"])
+        step, elapsed = st["step"], st["elapsed"]
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    log = open(out / "log.csv", "a", newline="")
+    writer = csv.writer(log)
+    if step == 0:
+        writer.writerow(["step", "minutes", "lr", "loss", "bpp", "psnr", "aux"])
+    budget = cfg.budget_minutes * 60
+    t0 = time.time() - elapsed
+    gen = torch.Generator().manual_seed(cfg.seed)
+    while (elapsed := time.time() - t0) < budget:
+        lr = lr_at(cfg, step, elapsed / budget)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x = sampler.batch(cfg.batch)
+        q = torch.randint(0, model.num_qualities, (cfg.batch,), generator=gen)
+        r = rd_loss(model, x, q)
+        opt.zero_grad()
+        r["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(main_params, cfg.clip)
+        opt.step()
+        aux = model.aux_loss()
+        aux_opt.zero_grad()
+        aux.backward()
+        aux_opt.step()
+        step += 1
+        if step % 10 == 0:
+            writer.writerow([step, f"{elapsed / 60:.2f}", f"{lr:.3g}", f"{r['loss'].item():.4f}",
+                             f"{r['bpp'].item():.4f}", f"{r['psnr'].item():.2f}",
+                             f"{aux.item():.2f}"])
+            log.flush()
+        if step % cfg.ckpt_every == 0:
+            _save(ckpt, model, opt, aux_opt, sampler, step, time.time() - t0)
+    _save(ckpt, model, opt, aux_opt, sampler, step, time.time() - t0)
+    log.close()
+    return ckpt
+
+
+def _save(path: Path, model, opt, aux_opt, sampler, step: int, elapsed: float) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                "aux_opt": aux_opt.state_dict(), "sampler": sampler.state(),
+                "torch_rng": torch.get_rng_state(), "step": step, "elapsed": elapsed,
+                "model_cfg": model.cfg.to_dict()}, tmp)
+    tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description="Train the variable-rate hyperprior")
+    for f, v in TrainConfig.__dataclass_fields__.items():
+        flag = f"--{f.replace('_', '-')}"
+        if f in ("data", "out"):
+            p.add_argument(flag, required=True)
+        else:
+            p.add_argument(flag, type=type(v.default), default=v.default)
+    p.add_argument("--no-resume", action="store_true")
+    a = vars(p.parse_args(argv))
+    resume = not a.pop("no_resume")
+    train(TrainConfig(**a), resume=resume)
+
+
+if __name__ == "__main__":
+    main()
