@@ -117,7 +117,7 @@ def test_truncated_and_corrupted_streams_raise():
     with pytest.raises(BitstreamError):
         rans.decode(bytes(bad), idx, t)
     caught = 0
-    for trial in range(50):
+    for _ in range(50):
         bad = bytearray(data)
         pos = int(rng.integers(8 + 4 * 32, len(bad)))
         bad[pos] ^= 1 << int(rng.integers(8))
