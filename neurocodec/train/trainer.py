@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from neurocodec.codecs.image.hyperprior import HyperpriorConfig, ScaleHyperprior
+from neurocodec.codecs.image.hyperprior import HyperpriorConfig, ScaleHyperprior, load_compatible
 from neurocodec.datasets.images import CropSampler
 
 
@@ -31,6 +31,7 @@ class TrainConfig:
     lr_final: float = 1e-5
     warmup_steps: int = 100
     budget_minutes: float = 60.0
+    max_steps: int = 0  # > 0: schedule and stop by steps (reproducible), not by time
     clip: float = 1.0
     seed: int = 0
     threads: int = 2
@@ -38,7 +39,7 @@ class TrainConfig:
 
 
 def lr_at(cfg: TrainConfig, step: int, frac: float) -> float:
-    """Linear warm-up, then cosine decay over the fraction of the time budget spent."""
+    """Linear warm-up, then cosine decay over the fraction of the budget (time or steps) spent."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1 + math.cos(math.pi * min(frac, 1.0)))
@@ -67,16 +68,20 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     opt = torch.optim.Adam(main_params, lr=cfg.lr)
     aux_opt = torch.optim.Adam(aux_params, lr=1e-3)
     sampler = CropSampler(cfg.data, crop=cfg.crop, seed=cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
     step, elapsed = 0, 0.0
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
         st = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(st["model"])
+        load_compatible(model, st["model"])
         opt.load_state_dict(st["opt"])
         aux_opt.load_state_dict(st["aux_opt"])
         sampler.set_state(st["sampler"])
         torch.set_rng_state(st["torch_rng"])
+        if "gen" in st:
+            gen.set_state(st["gen"])
         step, elapsed = st["step"], st["elapsed"]
+        _truncate_log(out / "log.csv", step)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     log = open(out / "log.csv", "a", newline="")
     writer = csv.writer(log)
@@ -84,9 +89,12 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         writer.writerow(["step", "minutes", "lr", "loss", "bpp", "psnr", "aux"])
     budget = cfg.budget_minutes * 60
     t0 = time.time() - elapsed
-    gen = torch.Generator().manual_seed(cfg.seed)
-    while (elapsed := time.time() - t0) < budget:
-        lr = lr_at(cfg, step, elapsed / budget)
+    while True:
+        elapsed = time.time() - t0
+        frac = step / cfg.max_steps if cfg.max_steps > 0 else elapsed / budget
+        if frac >= 1.0:
+            break
+        lr = lr_at(cfg, step, frac)
         for g in opt.param_groups:
             g["lr"] = lr
         x = sampler.batch(cfg.batch)
@@ -107,17 +115,26 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
                              f"{aux.item():.2f}"])
             log.flush()
         if step % cfg.ckpt_every == 0:
-            _save(ckpt, model, opt, aux_opt, sampler, step, time.time() - t0)
-    _save(ckpt, model, opt, aux_opt, sampler, step, time.time() - t0)
+            _save(ckpt, model, opt, aux_opt, sampler, gen, step, time.time() - t0)
+    _save(ckpt, model, opt, aux_opt, sampler, gen, step, time.time() - t0)
     log.close()
     return ckpt
 
 
-def _save(path: Path, model, opt, aux_opt, sampler, step: int, elapsed: float) -> None:
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log rows written after the checkpoint we resume from, so the curve continues."""
+    if not path.exists():
+        return
+    rows = path.read_text().splitlines()
+    keep = [r for r in rows if not r[:1].isdigit() or int(r.split(",")[0]) <= step]
+    path.write_text("\n".join(keep) + "\n")
+
+
+def _save(path: Path, model, opt, aux_opt, sampler, gen, step: int, elapsed: float) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
                 "aux_opt": aux_opt.state_dict(), "sampler": sampler.state(),
-                "torch_rng": torch.get_rng_state(), "step": step, "elapsed": elapsed,
+                "torch_rng": torch.get_rng_state(), "gen": gen.get_state(), "step": step, "elapsed": elapsed,
                 "model_cfg": model.cfg.to_dict()}, tmp)
     tmp.replace(path)
 

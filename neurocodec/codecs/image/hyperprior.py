@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from compressai.entropy_models import EntropyBottleneck, GaussianConditional
-from compressai.layers import GDN
 from torch import Tensor, nn
 
 from neurocodec.entropy import rans
+from neurocodec.entropy.models import FactorizedPrior, GaussianConditional
 from neurocodec.entropy.tables import CdfTables, default_scale_table, gaussian_tables, scale_indexes
+from neurocodec.transforms.gdn import GDN
 
 DEFAULT_LMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
 
@@ -91,8 +91,8 @@ class ScaleHyperprior(nn.Module):
             spread = torch.linspace(-1.0, 1.0, Q)[:, None]
             self.log_gain.add_(spread)
             self.log_inv_gain.sub_(spread)
-        self.entropy_bottleneck = EntropyBottleneck(N)
-        self.gaussian = GaussianConditional(None, scale_bound=self.scale_bound)
+        self.entropy_bottleneck = FactorizedPrior(N)
+        self.gaussian = GaussianConditional(self.scale_bound)
         self.z_tables: CdfTables | None = None
         self._y_tables: CdfTables | None = None
 
@@ -108,26 +108,42 @@ class ScaleHyperprior(nn.Module):
         return g, ig, hg, hig
 
     def forward(self, x: Tensor, q: Tensor) -> dict:
-        """Training pass. x: float ``[B,3,H,W]`` in [0,1] (H, W multiples of 64); q: long ``[B]``.
+        """x: float ``[B,3,H,W]`` in [0,1] (H, W multiples of 64); q: long ``[B]``.
 
+        Training: noisy likelihoods, straight-through rounding into the synthesis. Eval: the
+        exact quantized reconstruction that ``decompress(compress(x))`` returns.
         Returns ``x_hat`` and the likelihoods of ``y`` and ``z``.
         """
+        if not self.training:
+            return self._eval_forward(x, q)
         g, ig, hg, hig = self._gains(q)
         y = self.g_a(x) * g
         z = self.h_a(y) * hg
-        z_tilde, z_lik = self.entropy_bottleneck(z)
-        z_hat = _ste_round(z - self._z_medians()) + self._z_medians() if not self.training else z_tilde
+        z_hat, z_lik = self.entropy_bottleneck(z)
         scales, means = self.h_s(z_hat * hig).chunk(2, 1)
         _, y_lik = self.gaussian(y, scales, means)
         y_hat = _ste_round(y - means) + means
         x_hat = self.g_s(y_hat * ig)
         return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": z_lik}}
 
+    def _eval_forward(self, x: Tensor, q: Tensor) -> dict:
+        outs = []
+        for i in range(x.shape[0]):
+            qi = int(q[i])
+            y, z_hat, z_lik = self._analysis(x[i : i + 1], qi)
+            means, scales, _ = self._hyper_synthesis(z_hat, qi)
+            y_hat = (torch.round(y.double() - means) + means).float()
+            _, y_lik = self.gaussian(y_hat, scales.float(), means.float())
+            outs.append((self._synthesis(y_hat, qi), y_lik, z_lik))
+        return {"x_hat": torch.cat([o[0] for o in outs]),
+                "likelihoods": {"y": torch.cat([o[1] for o in outs]),
+                                "z": torch.cat([o[2] for o in outs])}}
+
     def aux_loss(self) -> Tensor:
         return self.entropy_bottleneck.loss()
 
     def _z_medians(self) -> Tensor:
-        return self.entropy_bottleneck.quantiles[:, 0, 1].detach()[None, :, None, None]
+        return self.entropy_bottleneck.medians()
 
     # ------------------------------------------------------------------ real coding
     def build_z_tables(self, precision: int = 16) -> CdfTables:
@@ -136,24 +152,23 @@ class ScaleHyperprior(nn.Module):
 
         eb = self.entropy_bottleneck
         with torch.no_grad():
-            q = eb.quantiles[:, 0, :].double()
+            q = eb.quantiles[:, 0, :]
             med = q[:, 1]
             lo = torch.clamp(torch.ceil(med - q[:, 0]), min=0).long()
             hi = torch.clamp(torch.ceil(q[:, 2] - med), min=0).long()
-            pmfs, offsets = [], []
-            for c in range(q.shape[0]):
-                v = torch.arange(-int(lo[c]), int(hi[c]) + 1, dtype=torch.float32) + med[c].float()
-                lik, _, _ = eb._likelihood(v.view(1, 1, -1).expand(q.shape[0], 1, -1).contiguous(),
-                                           stop_gradient=True)
-                pmfs.append(lik[c, 0].double().numpy())
-                offsets.append(-int(lo[c]))
+            length = lo + hi + 1
+            grid = torch.arange(int(length.max()), dtype=torch.float32)[None, :]
+            v = (grid + (med - lo.float())[:, None]).unsqueeze(1)  # [C, 1, S]
+            lik = eb.likelihood(v, stop_gradient=True)[:, 0].double().numpy()
+        pmfs = [lik[c, : int(length[c])] for c in range(lik.shape[0])]
+        offsets = -lo.numpy()
         self.z_tables = pmf_tables(pmfs, precision=precision, offsets=np.array(offsets))
         return self.z_tables
 
     @property
     def y_tables(self) -> CdfTables:
         if self._y_tables is None:
-            self._y_tables = gaussian_tables(default_scale_table(self.scale_bound, 256.0, 64))
+            self._y_tables = gaussian_tables(self.table_scales)
         return self._y_tables
 
     def _pad(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
@@ -162,55 +177,81 @@ class ScaleHyperprior(nn.Module):
         # Replicate padding codes cheaper than zeros; the decoder crops it away.
         return F.pad(x, (0, pw, 0, ph), mode="replicate"), (h, w)
 
-    def _hyper_synthesis(self, z_hat: Tensor, q: int) -> tuple[Tensor, np.ndarray]:
-        """Means and table indexes from ``z_hat``, in float64 on one thread: the encoder and the
-        decoder must get the same indexes whatever the thread count."""
-        with single_thread():
+    def _analysis(self, x: Tensor, q: int) -> tuple[Tensor, Tensor, Tensor]:
+        """x ``[1,3,H,W]`` (padded) -> ``y`` (gained), ``z_hat`` and the likelihoods of ``z``."""
+        g, _, hg, _ = self._gains(torch.tensor([q]))
+        y = self.g_a(x) * g
+        z_hat, z_lik = self.entropy_bottleneck(self.h_a(y) * hg, training=False)
+        return y, z_hat, z_lik
+
+    def _synthesis(self, y_hat: Tensor, q: int) -> Tensor:
+        _, ig, _, _ = self._gains(torch.tensor([q]))
+        return self.g_s(y_hat * ig)
+
+    def _hyper_synthesis(self, z_hat: Tensor, q: int) -> tuple[Tensor, Tensor, np.ndarray]:
+        """float64 means and scales ``[1,M,h,w]`` and int32 table indexes from ``z_hat``.
+
+        Computed in float64 on one thread: the encoder and the decoder must reach the same
+        table indexes whatever their thread count."""
+        with single_thread(), torch.no_grad():
             hig = self.log_hinv_gain[q].double().exp()[None, :, None, None]
             h_s = self.h_s.double()
-            scales, means = h_s(z_hat.double() * hig).chunk(2, 1)
-            self.h_s.float()
-        idx = scale_indexes(scales.clamp_min(self.scale_bound).numpy(), default_scale_table(
-            self.scale_bound, 256.0, 64))
-        return means, idx
+            try:
+                scales, means = h_s(z_hat.double() * hig).chunk(2, 1)
+            finally:
+                self.h_s.float()
+        scales = scales.clamp_min(self.scale_bound)
+        idx = scale_indexes(scales.numpy(), self.table_scales)
+        return means, scales, idx
+
+    @property
+    def table_scales(self) -> np.ndarray:
+        return default_scale_table(self.scale_bound, 256.0, 64)
 
     @torch.no_grad()
     def compress(self, x: Tensor, q: int, lanes: int = 32) -> tuple[list[bytes], tuple[int, int]]:
-        """x: float ``[1,3,H,W]`` in [0,1]. Returns the ``[z, y]`` streams and the latent shape."""
+        """x: float ``[1,3,H,W]`` in [0,1], any H, W. Returns the ``[z, y]`` rANS streams and
+        the shape of ``z``."""
         if self.z_tables is None:
             raise RuntimeError("z tables missing: call build_z_tables() or load shipped weights")
         xp, _ = self._pad(x)
-        qt = torch.tensor([q])
-        g, _, hg, _ = self._gains(qt)
-        y = self.g_a(xp) * g
-        z = self.h_a(y) * hg
-        z_sym = torch.round(z - self._z_medians()).to(torch.int32)
-        z_hat = z_sym.to(torch.float32) + self._z_medians()
-        zi = np.broadcast_to(np.arange(z.shape[1], dtype=np.int32)[None, :, None, None],
-                             z.shape).ravel()
-        z_bytes = rans.encode(z_sym.numpy().ravel(), zi, self.z_tables, lanes=lanes)
-        means, idx = self._hyper_synthesis(z_hat, q)
-        y_sym = torch.round(y.double() - means).to(torch.int32)
-        y_bytes = rans.encode(y_sym.numpy().ravel(), idx.ravel(), self.y_tables, lanes=lanes)
-        return [z_bytes, y_bytes], tuple(z.shape[-2:])
+        y, z_hat, _ = self._analysis(xp, q)
+        med = self._z_medians()
+        z_sym = torch.round(z_hat - med).to(torch.int32).numpy()
+        z_bytes = rans.encode(z_sym.ravel(), self._channel_index(z_sym.shape), self.z_tables,
+                              lanes=lanes)
+        means, _, idx = self._hyper_synthesis(z_hat, q)
+        y_sym = torch.round(y.double() - means).to(torch.int32).numpy()
+        y_bytes = rans.encode(y_sym.ravel(), idx.ravel(), self.y_tables, lanes=lanes)
+        return [z_bytes, y_bytes], tuple(z_hat.shape[-2:])
+
+    @staticmethod
+    def _channel_index(shape) -> np.ndarray:
+        return np.broadcast_to(np.arange(shape[1], dtype=np.int32)[None, :, None, None],
+                               shape).ravel()
 
     @torch.no_grad()
     def decompress(self, streams: list[bytes], z_shape: tuple[int, int], q: int,
                    out_hw: tuple[int, int]) -> Tensor:
         """Inverse of :meth:`compress`; returns float ``[1,3,H,W]`` in [0,1] cropped to ``out_hw``."""
-        N, M = self.cfg.N, self.cfg.M
-        zh, zw = z_shape
-        zi = np.broadcast_to(np.arange(N, dtype=np.int32)[None, :, None, None],
-                             (1, N, zh, zw)).ravel()
-        z_sym = rans.decode(streams[0], zi, self.z_tables).reshape(1, N, zh, zw)
+        zs = (1, self.cfg.N, *z_shape)
+        z_sym = rans.decode(streams[0], self._channel_index(zs), self.z_tables).reshape(zs)
         z_hat = torch.from_numpy(z_sym).float() + self._z_medians()
-        means, idx = self._hyper_synthesis(z_hat, q)
-        y_sym = rans.decode(streams[1], idx.ravel(), self.y_tables).reshape(1, M, 4 * zh, 4 * zw)
+        means, _, idx = self._hyper_synthesis(z_hat, q)
+        y_sym = rans.decode(streams[1], idx.ravel(), self.y_tables).reshape(means.shape)
         y_hat = (torch.from_numpy(y_sym).double() + means).float()
-        _, ig, _, _ = self._gains(torch.tensor([q]))
-        x_hat = self.g_s(y_hat * ig).clamp(0, 1)
         h, w = out_hw
-        return x_hat[..., :h, :w]
+        return self._synthesis(y_hat, q).clamp(0, 1)[..., :h, :w]
+
+
+def load_compatible(model: nn.Module, state: dict) -> None:
+    """Load the tensors ``model`` owns from ``state``, ignoring extra keys (constant buffers
+    that CompressAI's layers store); a missing tensor is an error."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    if missing:
+        raise KeyError(f"state lacks {len(missing)} tensors, e.g. {missing[0]}")
+    model.load_state_dict({k: state[k] for k in own})
 
 
 def _ste_round(x: Tensor) -> Tensor:

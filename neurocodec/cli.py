@@ -1,0 +1,137 @@
+"""The ``neurocodec`` command: a thin layer over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from neurocodec.errors import NeurocodecError
+
+
+def _encode(a) -> None:
+    from neurocodec.codecs.container import write_atomic
+    from neurocodec.codecs.image.io import read_image
+    from neurocodec.codecs.registry import DEFAULT_IMAGE_MODEL, load_codec
+
+    out = Path(a.output)
+    if out.exists() and not a.force:
+        raise NeurocodecError(f"{out}: output exists (use --force to overwrite)")
+    img, mode = read_image(a.input)
+    codec = load_codec(a.codec or DEFAULT_IMAGE_MODEL)
+    t = time.perf_counter()
+    data = codec.encode(img, a.quality, meta={"input_mode": mode})
+    dt = time.perf_counter() - t
+    write_atomic(out, data, force=a.force)
+    h, w, _ = img.shape
+    print(f"{a.input} -> {out}: {len(data)} bytes, {8 * len(data) / (h * w):.4f} bpp, "
+          f"{codec.name} q={a.quality}, {dt:.2f} s")
+
+
+def _decode(a) -> None:
+    from neurocodec.codecs.container import Container, read_file
+    from neurocodec.codecs.image.io import WRITE_FORMATS, write_image
+    from neurocodec.codecs.registry import load_codec
+
+    out = Path(a.output)
+    if out.suffix.lower() not in WRITE_FORMATS:
+        raise NeurocodecError(f"{out}: unsupported output extension {out.suffix or '(none)'!r}")
+    if out.exists() and not a.force:
+        raise NeurocodecError(f"{out}: output exists (use --force to overwrite)")
+    c = Container.from_bytes(read_file(a.input))
+    codec = load_codec(c.model)
+    t = time.perf_counter()
+    img = codec.decode(c)
+    dt = time.perf_counter() - t
+    write_image(out, img, force=a.force)
+    print(f"{a.input} -> {out}: {img.shape[1]}x{img.shape[0]}, {dt:.2f} s")
+
+
+def _info(a) -> None:
+    from neurocodec.codecs.container import Container, read_file
+
+    data = read_file(a.input)
+    c = Container.from_bytes(data)
+    fields = {**c.header(), "file_bytes": len(data),
+              "sections": [len(s) for s in c.sections]}
+    if a.json:
+        print(json.dumps(fields))
+        return
+    for k, v in fields.items():
+        print(f"{k:10s} {v}")
+
+
+def _zoo(a) -> None:
+    from neurocodec.codecs.registry import list_models
+
+    models = [m.to_json() for m in list_models()]
+    if a.json:
+        print(json.dumps(models, indent=2))
+        return
+    for m in models:
+        print(f"{m['name']:20s} {m['medium']:6s} {m['codec']:12s} q={m['qualities'][0]}.."
+              f"{m['qualities'][-1]}  {m['params'] / 1e6:.2f}M params  "
+              f"{m['training_hours']:.1f} h training")
+
+
+def _train(a, rest: list[str]) -> None:
+    from neurocodec.train.trainer import main as train_main
+
+    train_main(rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="neurocodec", description="Learned compression codecs")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("encode", help="compress an image file to .ncb")
+    e.add_argument("input")
+    e.add_argument("-o", "--output", required=True)
+    e.add_argument("--codec", help="model name (see `neurocodec zoo list`)")
+    e.add_argument("-q", "--quality", type=int, default=3)
+    e.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    e.set_defaults(fn=_encode)
+    d = sub.add_parser("decode", help="decompress a .ncb file")
+    d.add_argument("input")
+    d.add_argument("-o", "--output", required=True)
+    d.add_argument("-f", "--force", action="store_true")
+    d.set_defaults(fn=_decode)
+    i = sub.add_parser("info", help="print a .ncb file's header")
+    i.add_argument("input")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(fn=_info)
+    z = sub.add_parser("zoo", help="shipped models")
+    zsub = z.add_subparsers(dest="zoo_cmd", required=True)
+    zl = zsub.add_parser("list")
+    zl.add_argument("--json", action="store_true")
+    zl.set_defaults(fn=_zoo)
+    t = sub.add_parser("train", help="train a codec (options: neurocodec train image --help)",
+                       add_help=False)
+    t.add_argument("medium", choices=["image"])
+    t.set_defaults(fn=_train)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = build_parser()
+    a, rest = p.parse_known_args(argv)
+    if rest and a.cmd != "train":
+        p.error(f"unrecognized arguments: {' '.join(rest)}")
+    try:
+        if a.cmd == "train":
+            a.fn(a, rest)
+        else:
+            a.fn(a)
+    except NeurocodecError as e:
+        print(f"neurocodec: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("neurocodec: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""File-level image codec: uint8 RGB image <-> container bytes, through a shipped model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from neurocodec.codecs.container import Container
+from neurocodec.codecs.image.hyperprior import HyperpriorConfig, ScaleHyperprior, load_compatible
+from neurocodec.codecs.registry import ModelInfo, weights_digest
+from neurocodec.entropy.tables import CdfTables
+from neurocodec.errors import BitstreamError, InputError, ModelError
+
+MAX_SIDE = 1 << 15
+
+
+def save_weights(model: ScaleHyperprior, path) -> None:
+    """fp16 weights plus the integer z tables; the config rides in the metadata."""
+    if model.z_tables is None:
+        model.build_z_tables()
+    t = model.z_tables
+    tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
+    tensors["z_tables.cdf"] = torch.from_numpy(t.cdf.astype(np.int32))
+    tensors["z_tables.lengths"] = torch.from_numpy(t.lengths.astype(np.int32))
+    tensors["z_tables.offsets"] = torch.from_numpy(t.offsets.astype(np.int32))
+    save_file(tensors, str(path), metadata={"config": json.dumps(model.cfg.to_dict()),
+                                            "z_precision": str(t.precision)})
+
+
+def load_weights(path) -> ScaleHyperprior:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata()
+        tensors = load_file(str(path))
+        cfg = json.loads(meta["config"])
+    except Exception as e:  # a damaged weights file is a model problem, not a crash
+        raise ModelError(f"{path}: cannot load weights ({e})") from None
+    cfg["lmbdas"] = tuple(cfg["lmbdas"])
+    model = ScaleHyperprior(HyperpriorConfig(**cfg))
+    z = CdfTables(cdf=tensors.pop("z_tables.cdf").numpy(),
+                  lengths=tensors.pop("z_tables.lengths").numpy(),
+                  offsets=tensors.pop("z_tables.offsets").numpy(),
+                  precision=int(meta["z_precision"]))
+    try:
+        load_compatible(model, {k: v.float() for k, v in tensors.items()})
+    except (KeyError, RuntimeError) as e:
+        raise ModelError(f"{path}: weights do not fit the model ({e})") from None
+    model.z_tables = z
+    return model.eval()
+
+
+class HyperpriorImageCodec:
+    """Encode/decode whole images with a variable-rate hyperprior model."""
+
+    codec_name = "hyperprior"
+
+    def __init__(self, model: ScaleHyperprior, name: str, digest: str):
+        self.model, self.name, self.digest = model, name, digest
+
+    @classmethod
+    def from_info(cls, info: ModelInfo) -> HyperpriorImageCodec:
+        return cls(load_weights(info.weights_path), info.name, weights_digest(info.weights_path))
+
+    @property
+    def qualities(self) -> list[int]:
+        return list(range(self.model.num_qualities))
+
+    def encode(self, img: np.ndarray, quality: int, meta: dict | None = None) -> bytes:
+        """img: uint8 ``[H, W, 3]``."""
+        if quality not in self.qualities:
+            raise InputError(f"quality {quality} not available for {self.name} "
+                             f"(valid: {self.qualities[0]}..{self.qualities[-1]})")
+        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+            raise InputError("image must be uint8 H x W x 3")
+        h, w, _ = img.shape
+        if max(h, w) > MAX_SIDE:
+            raise InputError(f"image {w}x{h} is larger than {MAX_SIDE} pixels on a side")
+        x = torch.tensor(img).permute(2, 0, 1)[None].float() / 255.0
+        streams, z_shape = self.model.compress(x, quality)
+        c = Container(codec=self.codec_name, model=self.name, weights=self.digest,
+                      shape=[h, w, 3],
+                      meta={"quality": quality, "z_shape": list(z_shape), **(meta or {})},
+                      sections=streams)
+        return c.to_bytes()
+
+    def decode(self, c: Container) -> np.ndarray:
+        """Returns uint8 ``[H, W, 3]``."""
+        if c.codec != self.codec_name or c.model != self.name:
+            raise BitstreamError(f"file was made by {c.codec}/{c.model}, not {self.codec_name}/{self.name}")
+        if c.weights != self.digest:
+            raise BitstreamError(f"file was encoded with weights {c.weights}, but {self.name} "
+                                 f"has weights {self.digest}: wrong or updated model")
+        h, w, ch = c.shape if len(c.shape) == 3 else (0, 0, 0)
+        q = c.meta.get("quality")
+        zs = c.meta.get("z_shape")
+        pad = self.model.PAD
+        if (ch != 3 or max(h, w) > MAX_SIDE or q not in self.qualities or len(c.sections) != 2
+                or zs != [-(-h // pad), -(-w // pad)]):
+            raise BitstreamError("corrupted file: inconsistent image header")
+        x = self.model.decompress(c.sections, tuple(zs), q, (h, w))
+        return (x[0].permute(1, 2, 0) * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
