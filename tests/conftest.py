@@ -1,5 +1,9 @@
-import json
+import os
 
+# Triton kernels run on the CPU through the interpreter in tests; set before triton loads.
+os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import json
 import numpy as np
 import pytest
 import torch

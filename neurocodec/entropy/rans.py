@@ -146,8 +146,16 @@ def _check_indexes(indexes: np.ndarray, tables: CdfTables) -> np.ndarray:
     return indexes
 
 
-def encode(symbols, indexes, tables: CdfTables, lanes: int = 32) -> bytes:
+def _gpu(x, device) -> bool:
+    if device is not None:
+        return str(device).startswith("cuda")
+    return getattr(getattr(x, "device", None), "type", "cpu") == "cuda"
+
+
+def encode(symbols, indexes, tables: CdfTables, lanes: int = 32, device=None) -> bytes:
     """Encode int32 values with per-symbol tables into one interleaved rANS stream.
+
+    CUDA tensors (or ``device="cuda"``) take the Triton kernel, which writes the same bytes.
 
     Args:
         symbols: int32 ``[N]`` values (any int32; values outside a table's support are escaped).
@@ -155,6 +163,16 @@ def encode(symbols, indexes, tables: CdfTables, lanes: int = 32) -> bytes:
         tables: the CDF tables.
         lanes: number of interleaved lanes (1..4096).
     """
+    if _gpu(symbols, device):
+        import torch
+
+        from neurocodec.kernels import rans_triton
+
+        return rans_triton.encode(torch.as_tensor(symbols, device=device),
+                                  torch.as_tensor(indexes, device=device), tables, lanes)
+    if hasattr(symbols, "numpy"):
+        symbols, indexes = symbols.cpu().numpy(), np.asarray(indexes.cpu() if hasattr(
+            indexes, "cpu") else indexes)
     symbols = np.ascontiguousarray(symbols).ravel()
     if symbols.dtype != np.int32:
         if symbols.dtype.kind not in "iu" or (symbols.size and (
@@ -200,12 +218,23 @@ def parse_header(data: bytes) -> tuple[int, int, int, np.ndarray]:
     return precision, lanes, n, counts
 
 
-def decode(data: bytes, indexes, tables: CdfTables) -> np.ndarray:
+def decode(data: bytes, indexes, tables: CdfTables, device=None):
     """Decode a stream made by :func:`encode` with the same indexes and tables.
+
+    With CUDA ``indexes`` (or ``device="cuda"``) the Triton kernel decodes and a CUDA int32
+    tensor is returned; otherwise a numpy array.
 
     Returns int32 ``[N]``. Raises :class:`BitstreamError` on a truncated, corrupted or
     mismatched stream; memory use is bounded by the stream's size and ``len(indexes)``.
     """
+    if _gpu(indexes, device):
+        import torch
+
+        from neurocodec.kernels import rans_triton
+
+        return rans_triton.decode(data, torch.as_tensor(indexes, device=device), tables)
+    if hasattr(indexes, "cpu"):
+        indexes = indexes.cpu().numpy()
     data = bytes(data)
     indexes = _check_indexes(indexes, tables)
     precision, lanes, n, counts = parse_header(data)
