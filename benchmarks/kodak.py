@@ -23,8 +23,8 @@ import torch
 from neurocodec.codecs.container import Container
 from neurocodec.codecs.image.io import read_image
 from neurocodec.datasets.images import list_images
-from neurocodec.eval.bdrate import bd_rate, load_results
 from neurocodec.eval.baselines import BASELINES, get_baseline
+from neurocodec.eval.bdrate import bd_rate, load_results
 from neurocodec.eval.metrics import bpp, ms_ssim, psnr
 
 

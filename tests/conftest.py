@@ -4,6 +4,7 @@ import os
 os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import json
+
 import numpy as np
 import pytest
 import torch

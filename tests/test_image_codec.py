@@ -51,16 +51,18 @@ def test_entropy_models_match_compressai(compressai):
                                RefGC(None)(y, s, m, training=False))
 
 
-def tiny_model(seed=0) -> ScaleHyperprior:
+def tiny_model(seed=0, transform="gdn") -> ScaleHyperprior:
     torch.manual_seed(seed)
-    m = ScaleHyperprior(HyperpriorConfig(N=8, M=12, lmbdas=(0.01, 0.05))).eval()
+    m = ScaleHyperprior(HyperpriorConfig(N=8, M=192 if transform == "dct" else 12,
+                                         lmbdas=(0.01, 0.05), transform=transform)).eval()
     m.build_z_tables()
     return m
 
 
 @pytest.mark.parametrize("q", [0, 1])
-def test_decompress_equals_forward_reconstruction(q):
-    m = tiny_model()
+@pytest.mark.parametrize("transform", ["gdn", "dct"])
+def test_decompress_equals_forward_reconstruction(q, transform):
+    m = tiny_model(transform=transform)
     x = torch.rand(1, 3, 64, 128)
     streams, zshape = m.compress(x, q)
     dec = m.decompress(streams, zshape, q, (64, 128))
@@ -73,8 +75,9 @@ def test_decompress_equals_forward_reconstruction(q):
     assert real < est.item() * 1.05 + 2 * (8 + 8 * 32) * 8  # header + 32 lane counts + flushes
 
 
-def test_odd_sizes_round_trip_and_determinism(crop_odd):
-    m = tiny_model()
+@pytest.mark.parametrize("transform", ["gdn", "dct"])
+def test_odd_sizes_round_trip_and_determinism(crop_odd, transform):
+    m = tiny_model(transform=transform)
     codec = HyperpriorImageCodec(m, "tiny", "0" * 16)
     data = codec.encode(crop_odd, 1)
     c = Container.from_bytes(data)
@@ -105,3 +108,10 @@ def test_registry_model_round_trip(tiny_env, crop_odd):
     codec = load_codec("tiny-test")
     out = codec.decode(Container.from_bytes(codec.encode(crop_odd, 1)))
     assert out.shape == crop_odd.shape
+
+
+def test_dct_transform_starts_as_perfect_reconstruction():
+    from neurocodec.transforms.blockdct import DctAnalysis, DctSynthesis
+
+    x = torch.rand(2, 3, 24, 40)
+    torch.testing.assert_close(DctSynthesis()(DctAnalysis()(x)), x, atol=1e-5, rtol=0)

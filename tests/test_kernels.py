@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from neurocodec.entropy import rans
 from neurocodec.entropy.tables import default_scale_table, gaussian_tables, scale_indexes

@@ -6,8 +6,8 @@ Each baseline maps a quality knob to ``encode(img) -> bytes`` and ``decode(bytes
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

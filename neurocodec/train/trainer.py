@@ -25,6 +25,7 @@ class TrainConfig:
     out: str
     N: int = 96
     M: int = 128
+    transform: str = "gdn"
     crop: int = 128
     batch: int = 8
     lr: float = 2e-4
@@ -62,7 +63,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    model = ScaleHyperprior(HyperpriorConfig(N=cfg.N, M=cfg.M)).train()
+    model = ScaleHyperprior(HyperpriorConfig(N=cfg.N, M=cfg.M, transform=cfg.transform)).train()
     aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
     main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
     opt = torch.optim.Adam(main_params, lr=cfg.lr)
