@@ -33,6 +33,7 @@ class TrainConfig:
     warmup_steps: int = 100
     budget_minutes: float = 60.0
     max_steps: int = 0  # > 0: schedule and stop by steps (reproducible), not by time
+    stop_at: int = 0  # > 0: leave after this step (checkpointed), e.g. to train in chunks
     clip: float = 1.0
     seed: int = 0
     threads: int = 2
@@ -93,7 +94,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     while True:
         elapsed = time.time() - t0
         frac = step / cfg.max_steps if cfg.max_steps > 0 else elapsed / budget
-        if frac >= 1.0:
+        if frac >= 1.0 or (cfg.stop_at > 0 and step >= cfg.stop_at):
             break
         lr = lr_at(cfg, step, frac)
         for g in opt.param_groups:
