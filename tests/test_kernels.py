@@ -54,3 +54,16 @@ def test_kernel_rejects_truncated_and_corrupted():
     bad[len(bad) // 2] ^= 0x10
     with pytest.raises(BitstreamError):
         rans_triton.decode(bytes(bad), idx, t)
+
+
+def test_image_decode_through_kernel_path(monkeypatch):
+    """The codec's device path (indexes as tensors, kernel decode) gives the CPU result."""
+    from tests.test_image_codec import tiny_model
+
+    m = tiny_model(transform="dct")
+    x = torch.rand(1, 3, 32, 64)
+    streams, zs = m.compress(x, 1)
+    ref = m.decompress(streams, zs, 1, (32, 64))
+    monkeypatch.setenv(rans.KERNEL_ENV, "1")
+    assert rans.kernel_forced()
+    assert torch.equal(m.decompress(streams, zs, 1, (32, 64)), ref)

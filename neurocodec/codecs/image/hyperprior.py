@@ -22,6 +22,7 @@ the Gaussian scale tables, indexed from scales computed in float64 on one thread
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -223,12 +224,11 @@ class ScaleHyperprior(nn.Module):
         Computed in float64 on one thread: the encoder and the decoder must reach the same
         table indexes whatever their thread count."""
         with single_thread(), torch.no_grad():
-            hig = self.log_hinv_gain[q].double().exp()[None, :, None, None]
-            h_s = self.h_s.double()
-            try:
-                scales, means = h_s(z_hat.double() * hig).chunk(2, 1)
-            finally:
-                self.h_s.float()
+            # Always on the CPU in float64, also when the model runs on a GPU: the indexes
+            # must not depend on where the decoder runs.
+            hig = self.log_hinv_gain[q].detach().cpu().double().exp()[None, :, None, None]
+            h_s = copy.deepcopy(self.h_s).to("cpu", torch.float64)
+            scales, means = h_s(z_hat.detach().cpu().double() * hig).chunk(2, 1)
         scales = scales.clamp_min(self.scale_bound)
         idx = scale_indexes(scales.numpy(), self.table_scales)
         return means, scales, idx
@@ -262,13 +262,22 @@ class ScaleHyperprior(nn.Module):
     @torch.no_grad()
     def decompress(self, streams: list[bytes], z_shape: tuple[int, int], q: int,
                    out_hw: tuple[int, int]) -> Tensor:
-        """Inverse of :meth:`compress`; returns float ``[1,3,H,W]`` in [0,1] cropped to ``out_hw``."""
+        """Inverse of :meth:`compress`; returns float ``[1,3,H,W]`` in [0,1] cropped to ``out_hw``.
+
+        On a CUDA model the rANS decode runs in the Triton kernel and the symbols stay on the
+        device; the hyper-synthesis that picks the tables stays on the CPU in float64."""
+        dev = next(self.parameters()).device
+        kernel = dev.type == "cuda" or rans.kernel_forced()
         zs = (1, self.cfg.N, *z_shape)
-        z_sym = rans.decode(streams[0], self._channel_index(zs), self.z_tables).reshape(zs)
-        z_hat = torch.from_numpy(z_sym).float() + self._z_medians()
+        zi = self._channel_index(zs)
+        if kernel:
+            zi = torch.from_numpy(zi.copy()).to(dev)
+        z_sym = torch.as_tensor(rans.decode(streams[0], zi, self.z_tables), device=dev)
+        z_hat = z_sym.reshape(zs).float() + self._z_medians()
         means, _, idx = self._hyper_synthesis(z_hat, q)
-        y_sym = rans.decode(streams[1], idx.ravel(), self.y_tables).reshape(means.shape)
-        y_hat = (torch.from_numpy(y_sym).double() + means).float()
+        idx = torch.from_numpy(idx.ravel()).to(dev) if kernel else idx.ravel()
+        y_sym = torch.as_tensor(rans.decode(streams[1], idx, self.y_tables), device=dev)
+        y_hat = (y_sym.reshape(means.shape).double() + means.to(dev)).float()
         h, w = out_hw
         return self._synthesis(y_hat, q).clamp(0, 1)[..., :h, :w]
 
