@@ -35,6 +35,8 @@ class TrainConfig:
     max_steps: int = 0  # > 0: schedule and stop by steps (reproducible), not by time
     stop_at: int = 0  # > 0: leave after this step (checkpointed), e.g. to train in chunks
     clip: float = 1.0
+    eb_lr_mult: float = 10.0  # the factorized prior's small density MLP learns this much faster
+    aux_lr: float = 1e-3
     seed: int = 0
     threads: int = 2
     ckpt_every: int = 100
@@ -67,8 +69,12 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     model = ScaleHyperprior(HyperpriorConfig(N=cfg.N, M=cfg.M, transform=cfg.transform)).train()
     aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
     main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
-    opt = torch.optim.Adam(main_params, lr=cfg.lr)
-    aux_opt = torch.optim.Adam(aux_params, lr=1e-3)
+    eb_ids = {id(p) for p in model.entropy_bottleneck.parameters()}
+    opt = torch.optim.Adam([
+        {"params": [p for p in main_params if id(p) not in eb_ids], "lr_mult": 1.0},
+        {"params": [p for p in main_params if id(p) in eb_ids], "lr_mult": cfg.eb_lr_mult}],
+        lr=cfg.lr)
+    aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr)
     sampler = CropSampler(cfg.data, crop=cfg.crop, seed=cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     step, elapsed = 0, 0.0
@@ -76,8 +82,10 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     if resume and ckpt.exists():
         st = torch.load(ckpt, weights_only=False)
         load_compatible(model, st["model"])
-        opt.load_state_dict(st["opt"])
+        _load_opt(opt, st["opt"], main_params)
         aux_opt.load_state_dict(st["aux_opt"])
+        for g in aux_opt.param_groups:
+            g["lr"] = cfg.aux_lr
         sampler.set_state(st["sampler"])
         torch.set_rng_state(st["torch_rng"])
         if "gen" in st:
@@ -98,7 +106,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
             break
         lr = lr_at(cfg, step, frac)
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g["lr_mult"]
         x = sampler.batch(cfg.batch)
         q = torch.randint(0, model.num_qualities, (cfg.batch,), generator=gen)
         r = rd_loss(model, x, q)
@@ -121,6 +129,18 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     _save(ckpt, model, opt, aux_opt, sampler, gen, step, time.time() - t0)
     log.close()
     return ckpt
+
+
+def _load_opt(opt: torch.optim.Optimizer, state: dict, params: list) -> None:
+    """Load Adam state, also from checkpoints that kept all parameters in one group."""
+    if len(state["param_groups"]) == len(opt.param_groups):
+        opt.load_state_dict(state)
+        return
+    old = torch.optim.Adam(params)
+    old.load_state_dict(state)
+    for p in params:
+        if p in old.state:
+            opt.state[p] = old.state[p]
 
 
 def _truncate_log(path: Path, step: int) -> None:
