@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from neurocodec.eval.bdrate import bd_rate
 from neurocodec.eval.baselines import BASELINES, get_baseline
+from neurocodec.eval.bdrate import bd_rate
 from neurocodec.eval.metrics import ms_ssim, psnr
 
 
