@@ -47,12 +47,12 @@ def evaluate(name: str, images: list[Path]) -> dict:
         def dec(data):
             return codec.decode(Container.from_bytes(data))
 
+    loaded = [(p, read_image(p)[0]) for p in images]
     cols = {k: [] for k in ["bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"]}
     per_image = []
     for q in qualities:
         rows = []
-        for p in images:
-            img, _ = read_image(p)
+        for p, img in loaded:
             t0 = time.perf_counter()
             data = enc(img, q)
             t1 = time.perf_counter()

@@ -20,13 +20,18 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     from pytorch_msssim import ms_ssim as _ms_ssim
 
     def t(x):
-        x = torch.tensor(np.asarray(x)).permute(2, 0, 1)[None].double()
+        x = torch.tensor(np.asarray(x)).permute(2, 0, 1)[None].float()
         ph, pw = max(0, 161 - x.shape[2]), max(0, 161 - x.shape[3])
         if ph or pw:
             x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate")
         return x
 
-    return float(_ms_ssim(t(a), t(b), data_range=255.0))
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same value whatever the caller's threads, and no contention
+    try:
+        return float(_ms_ssim(t(a), t(b), data_range=255.0))
+    finally:
+        torch.set_num_threads(n)
 
 
 def bpp(num_bytes: int, shape) -> float:
