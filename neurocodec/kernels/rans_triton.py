@@ -27,6 +27,15 @@ SEARCH_STEPS = 7  # ceil(log2(2**LUT_SHIFT + 1))
 
 
 @triton.jit
+def _refill(x, rd, words_ptr, m):
+    """Renormalise a lane state below 2**16 with the next word of its segment (read backwards)."""
+    need = m & (x < 65536)
+    rd = tl.where(need, rd - 1, rd)
+    w = tl.load(words_ptr + tl.maximum(rd, 0), mask=need, other=0).to(tl.int64)
+    return tl.where(need, (x << 16) | w, x), rd
+
+
+@triton.jit
 def _decode_kernel(words_ptr, seg_start_ptr, seg_end_ptr, idx_ptr, cdf_ptr, cdf_stride,
                    len_ptr, off_ptr, lut_ptr, lut_stride, out_ptr, status_ptr, n, lanes,
                    steps, PREC: tl.constexpr, LUT_SHIFT: tl.constexpr,
@@ -64,24 +73,13 @@ def _decode_kernel(words_ptr, seg_start_ptr, seg_end_ptr, idx_ptr, cdf_ptr, cdf_
         c0 = tl.load(cdf_ptr + k * cdf_stride + s, mask=m, other=0).to(tl.int64)
         c1 = tl.load(cdf_ptr + k * cdf_stride + s + 1, mask=m, other=1).to(tl.int64)
         xn = (c1 - c0) * (x >> PREC) + slot - c0
-        need = m & (xn < 65536)
-        rd = tl.where(need, rd - 1, rd)
-        w = tl.load(words_ptr + tl.maximum(rd, 0), mask=need, other=0).to(tl.int64)
-        xn = tl.where(need, (xn << 16) | w, xn)
+        xn, rd = _refill(xn, rd, words_ptr, m)
         esc = m & (s == nlen - 1)
         # Escape: two raw 16-bit chunks, high first (harmless no-ops where esc is false).
         hi16 = xn & 0xFFFF
-        xe = xn >> 16
-        need = esc & (xe < 65536)
-        rd = tl.where(need, rd - 1, rd)
-        w = tl.load(words_ptr + tl.maximum(rd, 0), mask=need, other=0).to(tl.int64)
-        xe = tl.where(need, (xe << 16) | w, xe)
+        xe, rd = _refill(xn >> 16, rd, words_ptr, esc)
         lo16 = xe & 0xFFFF
-        xe2 = xe >> 16
-        need = esc & (xe2 < 65536)
-        rd = tl.where(need, rd - 1, rd)
-        w = tl.load(words_ptr + tl.maximum(rd, 0), mask=need, other=0).to(tl.int64)
-        xe2 = tl.where(need, (xe2 << 16) | w, xe2)
+        xe2, rd = _refill(xe >> 16, rd, words_ptr, esc)
         raw = (hi16 << 16) | lo16
         raw = tl.where(raw >= 2147483648, raw - 4294967296, raw)
         off = tl.load(off_ptr + k, mask=m, other=0).to(tl.int64)
