@@ -140,11 +140,26 @@ def _gather(out, pos, dst):
         j += pos[lane]
 
 
-def _check_indexes(indexes: np.ndarray, tables: CdfTables) -> np.ndarray:
-    indexes = np.ascontiguousarray(indexes, dtype=np.int32).ravel()
-    if indexes.size and (indexes.min() < 0 or indexes.max() >= tables.num_tables):
-        raise ValueError(f"table indexes must lie in [0, {tables.num_tables})")
+def check_index_range(indexes, tables: CdfTables) -> None:
+    """Raise ValueError unless every index (numpy array or tensor) names one of the tables."""
+    if indexes.numel() if hasattr(indexes, "numel") else indexes.size:
+        if int(indexes.min()) < 0 or int(indexes.max()) >= tables.num_tables:
+            raise ValueError(f"table indexes must lie in [0, {tables.num_tables})")
+
+
+def check_lanes(lanes: int) -> None:
+    if not 1 <= lanes <= MAX_LANES:
+        raise ValueError(f"lanes must be in 1..{MAX_LANES}")
+
+
+def _check_indexes(indexes, tables: CdfTables) -> np.ndarray:
+    indexes = np.ascontiguousarray(_as_numpy(indexes), dtype=np.int32).ravel()
+    check_index_range(indexes, tables)
     return indexes
+
+
+def _as_numpy(x):
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else x
 
 
 KERNEL_ENV = "NEUROCODEC_RANS_KERNEL"
@@ -182,10 +197,7 @@ def encode(symbols, indexes, tables: CdfTables, lanes: int = 32, device=None) ->
 
         return rans_triton.encode(torch.as_tensor(symbols, device=device),
                                   torch.as_tensor(indexes, device=device), tables, lanes)
-    if hasattr(symbols, "numpy"):
-        symbols, indexes = symbols.cpu().numpy(), np.asarray(indexes.cpu() if hasattr(
-            indexes, "cpu") else indexes)
-    symbols = np.ascontiguousarray(symbols).ravel()
+    symbols = np.ascontiguousarray(_as_numpy(symbols)).ravel()
     if symbols.dtype != np.int32:
         if symbols.dtype.kind not in "iu" or (symbols.size and (
                 symbols.min() < np.iinfo(np.int32).min or symbols.max() > np.iinfo(np.int32).max)):
@@ -194,22 +206,39 @@ def encode(symbols, indexes, tables: CdfTables, lanes: int = 32, device=None) ->
     indexes = _check_indexes(indexes, tables)
     if symbols.size != indexes.size:
         raise ValueError("symbols and indexes must have the same length")
-    if not 1 <= lanes <= MAX_LANES:
-        raise ValueError(f"lanes must be in 1..{MAX_LANES}")
+    check_lanes(lanes)
     n = symbols.size
     per_lane = (n + lanes - 1) // lanes
     out = np.zeros((lanes, 3 * per_lane + 2), dtype=np.uint16)
     pos = np.zeros(lanes, dtype=np.int64)
     _encode_kernel(symbols, indexes, tables.cdf, tables.lengths.astype(np.int64),
                    tables.offsets.astype(np.int64), tables.precision, lanes, out, pos)
-    # The encoder wrote each lane's words in reverse consumption order; the decoder reads a
-    # segment from its end, so segments are stored as written.
+    return assemble(out, pos, tables.precision, n)
+
+
+def assemble(out: np.ndarray, pos: np.ndarray, precision: int, n: int) -> bytes:
+    """The stream from per-lane word buffers ``out [L, cap]`` holding ``pos[l]`` words each.
+
+    The encoder wrote each lane's words in reverse consumption order; the decoder reads a
+    segment from its end, so segments are stored as written."""
+    lanes = out.shape[0]
     counts = pos.astype("<u4")
-    head = HEADER.pack(FORMAT_VERSION, tables.precision, lanes, n) + counts.tobytes()
+    head = HEADER.pack(FORMAT_VERSION, precision, lanes, n) + counts.tobytes()
     buf = np.empty(len(head) // 2 + int(pos.sum()), dtype="<u2")
     buf[: len(head) // 2] = np.frombuffer(head, dtype="<u2")
-    _gather(out, pos, buf[len(head) // 2 :])
+    _gather(out, pos.astype(np.int64), buf[len(head) // 2 :])
     return buf.tobytes()
+
+
+def check_stream(data: bytes, n_indexes: int, tables: CdfTables) -> tuple[int, np.ndarray]:
+    """Validate a stream against the decoder's indexes and tables, before any allocation that
+    depends on it; returns ``(lanes, word_counts)``."""
+    precision, lanes, n, counts = parse_header(data)
+    if n != n_indexes:
+        raise BitstreamError(f"stream holds {n} symbols but {n_indexes} indexes were given")
+    if precision != tables.precision:
+        raise BitstreamError(f"stream precision {precision} != table precision {tables.precision}")
+    return lanes, counts
 
 
 def parse_header(data: bytes) -> tuple[int, int, int, np.ndarray]:
@@ -245,22 +274,17 @@ def decode(data: bytes, indexes, tables: CdfTables, device=None):
         from neurocodec.kernels import rans_triton
 
         return rans_triton.decode(data, torch.as_tensor(indexes, device=device), tables)
-    if hasattr(indexes, "cpu"):
-        indexes = indexes.cpu().numpy()
     data = bytes(data)
     indexes = _check_indexes(indexes, tables)
-    precision, lanes, n, counts = parse_header(data)
-    if n != indexes.size:
-        raise BitstreamError(f"stream holds {n} symbols but {indexes.size} indexes were given")
-    if precision != tables.precision:
-        raise BitstreamError(f"stream precision {precision} != table precision {tables.precision}")
-    words = np.frombuffer(data, dtype="<u2", offset=HEADER.size + 4 * lanes).astype(np.uint16)
+    lanes, counts = check_stream(data, indexes.size, tables)
+    n = indexes.size
+    words = np.frombuffer(data, dtype="<u2", offset=HEADER.size + 4 * lanes)
     seg_end = np.cumsum(counts)
     seg_start = seg_end - counts
     out = np.empty(n, dtype=np.int32)
     rc = _decode_kernel(words, seg_start, seg_end, indexes, tables.cdf,
                         tables.lengths.astype(np.int64), tables.offsets.astype(np.int64),
-                        tables.lut, precision, lanes, out)
+                        tables.lut, tables.precision, lanes, out)
     if rc != 0:
         raise BitstreamError(f"rANS stream corrupted or truncated (lane {-rc - 1})")
     return out

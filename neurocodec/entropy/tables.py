@@ -170,6 +170,10 @@ def gaussian_tables(scales=None, precision: int = 16, tail_mass: float = 1e-9) -
     return _from_freqs(freqs, np.array(offsets), precision)
 
 
+def _laplace_cdf(x: np.ndarray, b: float) -> np.ndarray:
+    return np.where(x >= 0, 1 - 0.5 * np.exp(-x / b), 0.5 * np.exp(x / b))
+
+
 def laplace_tables(scales, precision: int = 16, tail_mass: float = 1e-9) -> CdfTables:
     """Tables of zero-mean Laplace distributions (scale ``b``) discretized on the integers."""
     scales = np.asarray(scales, dtype=np.float64)
@@ -179,9 +183,7 @@ def laplace_tables(scales, precision: int = 16, tail_mass: float = 1e-9) -> CdfT
     for b in scales:
         c = int(math.ceil(b * math.log(1.0 / tail_mass)))
         v = np.arange(-c, c + 1, dtype=np.float64)
-        cdf_hi = np.where(v + 0.5 >= 0, 1 - 0.5 * np.exp(-(v + 0.5) / b), 0.5 * np.exp((v + 0.5) / b))
-        cdf_lo = np.where(v - 0.5 >= 0, 1 - 0.5 * np.exp(-(v - 0.5) / b), 0.5 * np.exp((v - 0.5) / b))
-        pmf = cdf_hi - cdf_lo
+        pmf = _laplace_cdf(v + 0.5, b) - _laplace_cdf(v - 0.5, b)
         freqs.append(quantize_pmf(pmf, math.exp(-(c + 0.5) / b), precision))
         offsets.append(-c)
     return _from_freqs(freqs, np.array(offsets), precision)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from neurocodec.determinism import single_thread
+
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     """PSNR in dB between uint8 ``[H, W, C]`` images (all channels pooled)."""
@@ -26,12 +28,8 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
             x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate")
         return x
 
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same value whatever the caller's threads, and no contention
-    try:
+    with single_thread():  # the same value whatever the caller's threads, and no contention
         return float(_ms_ssim(t(a), t(b), data_range=255.0))
-    finally:
-        torch.set_num_threads(n)
 
 
 def bpp(num_bytes: int, shape) -> float:

@@ -151,10 +151,8 @@ def encode(symbols: torch.Tensor, indexes: torch.Tensor, tables: CdfTables,
     n = sym.numel()
     if idx.numel() != n:
         raise ValueError("symbols and indexes must have the same length")
-    if n and (int(idx.min()) < 0 or int(idx.max()) >= tables.num_tables):
-        raise ValueError(f"table indexes must lie in [0, {tables.num_tables})")
-    if not 1 <= lanes <= rans.MAX_LANES:
-        raise ValueError(f"lanes must be in 1..{rans.MAX_LANES}")
+    rans.check_index_range(idx, tables)
+    rans.check_lanes(lanes)
     t = _table_tensors(tables, dev)
     steps = (n + lanes - 1) // lanes
     cap = 3 * steps + 2
@@ -164,11 +162,8 @@ def encode(symbols: torch.Tensor, indexes: torch.Tensor, tables: CdfTables,
     grid = (triton.cdiv(lanes, BLOCK),)
     _encode_kernel[grid](sym, idx, t["cdf"], t["cdf"].shape[1], t["len"], t["off"], out, pos,
                          state, cap, n, lanes, steps, PREC=tables.precision, BLOCK=BLOCK)
-    counts = pos.cpu().numpy()
-    words = out.view(lanes, cap).cpu().numpy()
-    head = rans.HEADER.pack(rans.FORMAT_VERSION, tables.precision, lanes, n)
-    body = b"".join(words[lane, : counts[lane]].astype("<u2").tobytes() for lane in range(lanes))
-    return head + counts.astype("<u4").tobytes() + body
+    words = out.view(lanes, cap).cpu().numpy().astype(np.uint16)
+    return rans.assemble(words, pos.cpu().numpy(), tables.precision, n)
 
 
 def decode(data: bytes, indexes: torch.Tensor, tables: CdfTables) -> torch.Tensor:
@@ -176,13 +171,10 @@ def decode(data: bytes, indexes: torch.Tensor, tables: CdfTables) -> torch.Tenso
     errors as the CPU decoder."""
     dev = indexes.device
     idx = indexes.reshape(-1).to(torch.int32).contiguous()
-    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= tables.num_tables):
-        raise ValueError(f"table indexes must lie in [0, {tables.num_tables})")
-    precision, lanes, n, counts = rans.parse_header(bytes(data))
-    if n != idx.numel():
-        raise BitstreamError(f"stream holds {n} symbols but {idx.numel()} indexes were given")
-    if precision != tables.precision:
-        raise BitstreamError(f"stream precision {precision} != table precision {tables.precision}")
+    rans.check_index_range(idx, tables)
+    data = bytes(data)
+    lanes, counts = rans.check_stream(data, idx.numel(), tables)
+    n, precision = idx.numel(), tables.precision
     off = rans.HEADER.size + 4 * lanes
     words = torch.from_numpy(np.frombuffer(data, dtype="<u2", offset=off).astype(np.int32)).to(dev)
     seg_end = torch.from_numpy(np.cumsum(counts)).to(dev)

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from neurocodec.determinism import single_thread
 from neurocodec.entropy import rans
 from neurocodec.entropy.models import FactorizedPrior, GaussianConditional
 from neurocodec.entropy.tables import CdfTables, default_scale_table, gaussian_tables, scale_indexes
@@ -61,17 +62,6 @@ def _conv(cin: int, cout: int, k: int = 5, s: int = 2) -> nn.Conv2d:
 
 def _deconv(cin: int, cout: int, k: int = 5, s: int = 2) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(cin, cout, k, stride=s, padding=k // 2, output_padding=s - 1)
-
-
-class single_thread:
-    """Run a block with one torch thread, so float results do not depend on the thread count."""
-
-    def __enter__(self):
-        self.n = torch.get_num_threads()
-        torch.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.n)
 
 
 class ScaleHyperprior(nn.Module):
