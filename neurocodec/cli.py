@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -82,6 +83,67 @@ def _train(a, rest: list[str]) -> None:
     train_main(rest)
 
 
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WxH, got {text!r}") from None
+    return h, w
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _bench(a) -> None:
+    from neurocodec.eval.bench import BenchConfig, run_bench, write_bench_report
+
+    for kind in ("vtm", "hm"):  # the reference encoders are found through the environment
+        if getattr(a, f"{kind}_dir", None):
+            os.environ[f"NEUROCODEC_{kind.upper()}_DIR"] = str(Path(getattr(a, f"{kind}_dir")))
+    cfg = BenchConfig(data=a.data, codecs=tuple(c for c in a.codecs.split(",") if c),
+                      out=a.out, medium=a.medium, anchor=a.anchor, extra=tuple(a.extra),
+                      workers=a.workers, limit=a.limit, target_bpp=a.target_bpp or (),
+                      bd_method=a.method, frames=getattr(a, "frames", 0),
+                      size=getattr(a, "size", None), progress=not a.no_progress,
+                      title=a.title or "")
+    run = run_bench(cfg)
+    paths = write_bench_report(run)
+    for name, why in run.unavailable.items():
+        print(f"{name}: unavailable ({why})")
+    print(f"{run.points} points ({run.cached} cached) in {run.seconds:.0f} s; report: "
+          f"{paths['markdown']} and {paths['html']}")
+
+
+def _add_bench(sub) -> None:
+    b = sub.add_parser("bench", help="rate–distortion benchmark reports (BD-rate, plots, HTML)")
+    bsub = b.add_subparsers(dest="medium", required=True)
+    defaults = {"image": "hyperprior,jpeg,webp,jpeg2000,jpegxl,avif,heic,vvc,hevc",
+                "video": "x264,x265,av1,vvc"}
+    for medium, codecs in defaults.items():
+        m = bsub.add_parser(medium, help=f"benchmark {medium} codecs on a folder")
+        m.add_argument("--data", required=True, help="folder (or, for video, a clip)")
+        m.add_argument("--codecs", default=codecs, help=f"comma-separated (default {codecs})")
+        m.add_argument("--anchor", default="vvc", help="BD-rate reference among --codecs")
+        m.add_argument("--extra", nargs="*", default=[], help="published CompressAI-schema JSONs")
+        m.add_argument("--out", required=True, help="report folder (also the resume cache)")
+        m.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+        m.add_argument("--limit", type=int, default=0, help="only the first N items")
+        m.add_argument("--target-bpp", type=_floats, help="bisect baselines' knobs to these bpp")
+        m.add_argument("--method", choices=["pchip", "cubic", "akima"], default="pchip")
+        m.add_argument("--vtm-dir", help="VTM build (or NEUROCODEC_VTM_DIR)")
+        m.add_argument("--hm-dir", help="HM build (or NEUROCODEC_HM_DIR)")
+        m.add_argument("--title")
+        m.add_argument("--no-progress", action="store_true")
+        if medium == "video":
+            m.add_argument("--frames", type=int, default=0, help="first N frames (0 = all)")
+            m.add_argument("--size", type=_size, help="centre crop WxH")
+        m.set_defaults(fn=_bench)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neurocodec", description="Learned compression codecs")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -106,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     zl = zsub.add_parser("list")
     zl.add_argument("--json", action="store_true")
     zl.set_defaults(fn=_zoo)
+    _add_bench(sub)
     t = sub.add_parser("train", help="train a codec (options: neurocodec train image --help)",
                        add_help=False)
     t.add_argument("medium", choices=["image"])

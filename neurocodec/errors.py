@@ -15,3 +15,11 @@ class InputError(NeurocodecError):
 
 class ModelError(NeurocodecError):
     """A model name, quality level or weights file is unknown or invalid."""
+
+
+class BaselineUnavailable(NeurocodecError):
+    """An optional classical codec (a binary or library) is not present on this machine."""
+
+
+class ExternalToolError(NeurocodecError):
+    """An external encoder/decoder (ffmpeg, VTM, HM) failed; the message carries its stderr."""

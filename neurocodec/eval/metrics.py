@@ -1,4 +1,10 @@
-"""Image quality metrics on 8-bit RGB and bits per pixel from real sizes."""
+"""Image quality metrics on 8-bit RGB and bits per pixel from real sizes.
+
+PSNR is reported three ways: on RGB (all channels pooled, CompressAI's ``psnr-rgb``), on luma
+Y', and YUV-weighted ``(6·PSNR_Y + PSNR_Cb + PSNR_Cr) / 8`` (the JVET 6:1:1 convention). Y'CbCr
+comes from both 8-bit RGB images through :mod:`neurocodec.eval.colour` (BT.709, full range,
+4:4:4, scaled to 0–255), so a codec's own chroma format does not change how it is measured.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,36 @@ import numpy as np
 import torch
 
 from neurocodec.determinism import single_thread
+from neurocodec.eval.colour import rgb_to_ycbcr
 
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     """PSNR in dB between uint8 ``[H, W, C]`` images (all channels pooled)."""
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return _psnr_from_mse(float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)), peak)
+
+
+def _psnr_from_mse(mse: float, peak: float) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))
+
+
+def psnr_ycbcr(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """Per-plane PSNR (Y', Cb, Cr) in dB of uint8 RGB ``[H, W, 3]`` images, planes on 0–255."""
+    d = (rgb_to_ycbcr(a) - rgb_to_ycbcr(b)) * 255.0
+    mse = np.mean(d.reshape(-1, 3) ** 2, axis=0)
+    return tuple(_psnr_from_mse(float(m), 255.0) for m in mse)
+
+
+def psnr_yuv(a: np.ndarray, b: np.ndarray) -> float:
+    """YUV-weighted PSNR ``(6·Y + Cb + Cr) / 8`` in dB."""
+    y, cb, cr = psnr_ycbcr(a, b)
+    return (6 * y + cb + cr) / 8
+
+
+def image_metrics(ref: np.ndarray, rec: np.ndarray) -> dict[str, float]:
+    """Every metric the reports carry, keyed by CompressAI-style names."""
+    y, cb, cr = psnr_ycbcr(ref, rec)
+    return {"psnr-rgb": psnr(ref, rec), "psnr-y": y, "psnr-yuv": (6 * y + cb + cr) / 8,
+            "ms-ssim-rgb": ms_ssim(ref, rec)}
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,0 +1,290 @@
+"""The benchmark runner: codec × quality × item, in parallel worker processes, resumable.
+
+Each finished point (one codec, one quality or target bpp, one image or clip) is appended to
+``<out>/cache/<codec>.jsonl`` at once, tagged with the codec's fingerprint (its description,
+which names library versions and, for our models, the weights hash), so an interrupted run
+picks up where it stopped and a changed codec is re-measured. The per-codec results follow
+CompressAI's schema (means over items per quality) plus per-item rows and the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from neurocodec.errors import BaselineUnavailable, InputError
+from neurocodec.eval.baselines import Baseline
+from neurocodec.eval.environment import environment
+
+METRICS = ("psnr-rgb", "psnr-y", "psnr-yuv", "ms-ssim-rgb")
+COLUMNS = ("bpp", *METRICS, "encoding_time", "decoding_time")
+
+
+@dataclass(frozen=True)
+class Medium:
+    """What differs between ``bench image`` and ``bench video``."""
+
+    name: str
+    list_items: Callable[[str], list[Path]]
+    load: Callable[[Path], np.ndarray]  # → uint8 [H, W, 3] or [T, H, W, 3]
+    resolve: Callable[[str], Baseline]
+    metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]]
+
+
+@dataclass
+class BenchConfig:
+    data: str
+    codecs: tuple[str, ...]
+    out: str
+    medium: str = "image"
+    anchor: str | None = None
+    extra: tuple[str, ...] = ()
+    workers: int = 2
+    limit: int = 0
+    target_bpp: tuple[float, ...] = ()
+    bd_method: str = "pchip"
+    frames: int = 0  # video: first N frames (0 = all)
+    size: tuple[int, int] | None = None  # video: centre crop (H, W)
+    progress: bool = True
+    title: str = ""
+
+
+@dataclass
+class BenchRun:
+    config: BenchConfig
+    results: dict[str, dict] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    items: list[str] = field(default_factory=list)
+    points: int = 0
+    cached: int = 0
+    seconds: float = 0.0
+
+
+# --- media -------------------------------------------------------------------------------
+
+def _image_medium(cfg: BenchConfig) -> Medium:
+    from neurocodec.codecs.image.io import read_image
+    from neurocodec.datasets.images import list_images
+    from neurocodec.eval.metrics import image_metrics
+    from neurocodec.eval.models import resolve_image_codec
+
+    return Medium("image", list_images, lambda p: read_image(p)[0], resolve_image_codec,
+                  image_metrics)
+
+
+def _video_metrics(ref: np.ndarray, rec: np.ndarray) -> dict[str, float]:
+    from neurocodec.eval.metrics import image_metrics
+
+    rows = [image_metrics(a, b) for a, b in zip(ref, rec)]
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+
+def _video_medium(cfg: BenchConfig) -> Medium:
+    from neurocodec.datasets.video import list_clips, read_clip
+    from neurocodec.eval.video_baselines import get_video_baseline
+
+    return Medium("video", list_clips, partial(read_clip, frames=cfg.frames, size=cfg.size),
+                  get_video_baseline, _video_metrics)
+
+
+MEDIA: dict[str, Callable[[BenchConfig], Medium]] = {"image": _image_medium,
+                                                      "video": _video_medium}
+
+
+# --- one point, in a worker --------------------------------------------------------------
+
+_WORKER: dict = {}
+
+
+def _init_worker(cfg: BenchConfig, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    _WORKER.clear()
+    _WORKER["medium"] = MEDIA[cfg.medium](cfg)
+
+
+def _cached(kind: str, key, make):
+    d = _WORKER.setdefault(kind, {})
+    if key not in d:
+        d[key] = make()
+    return d[key]
+
+
+def run_point(codec: str, spec: tuple[str, float], item: str) -> dict:
+    """Measure one point: ``spec`` is ``("q", quality)`` or ``("bpp", target)``."""
+    from neurocodec.eval.targeting import find_knob
+
+    medium: Medium = _WORKER["medium"]
+    b = _cached("codecs", codec, lambda: medium.resolve(codec))
+    x = _cached("items", item, lambda: medium.load(Path(item)))
+    t0 = time.perf_counter()
+    if spec[0] == "bpp":
+        knob, data = find_knob(b, x, spec[1])
+    else:
+        knob, data = spec[1], b.encode(x, spec[1])
+    t1 = time.perf_counter()
+    rec = b.decode(data, x.shape[:-1])
+    t2 = time.perf_counter()
+    pixels = int(np.prod(x.shape[:-1]))
+    return {"item": Path(item).name, "spec": list(spec), "knob": knob, "bytes": len(data),
+            "bpp": 8.0 * len(data) / pixels, **medium.metrics(x, rec),
+            "encoding_time": t1 - t0, "decoding_time": t2 - t1}
+
+
+# --- the run -----------------------------------------------------------------------------
+
+def _specs(b: Baseline, cfg: BenchConfig) -> list[tuple[str, float]]:
+    if cfg.target_bpp and b.knob is not None:
+        return [("bpp", float(t)) for t in cfg.target_bpp]
+    return [("q", q) for q in b.qualities]
+
+
+def _key(codec: str, spec, item: str) -> str:
+    return f"{codec}|{spec[0]}={spec[1]}|{Path(item).name}"
+
+
+def _load_cache(path: Path, fingerprint: str) -> dict[str, dict]:
+    rows = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by an interrupted run
+                continue
+            if r.get("fingerprint") == fingerprint:
+                rows[r["key"]] = r["point"]
+    return rows
+
+
+def aggregate(name: str, b: Baseline, points: list[dict]) -> dict:
+    """CompressAI-schema results: per-quality means over items, sorted by rate."""
+    groups: dict[tuple, list[dict]] = {}
+    for p in points:
+        groups.setdefault(tuple(p["spec"]), []).append(p)
+    cols: dict[str, list[float]] = {k: [] for k in COLUMNS}
+    specs = sorted(groups, key=lambda s: np.mean([p["bpp"] for p in groups[s]]))
+    for s in specs:
+        for k in COLUMNS:
+            cols[k].append(float(np.mean([p[k] for p in groups[s]])))
+    return {"name": name, "description": b.description, "results": cols,
+            "qualities": [s[1] if s[0] == "q" else f"{s[1]} bpp" for s in specs],
+            "per_image": sorted(points, key=lambda p: (str(p["spec"]), p["item"])),
+            "environment": environment()}
+
+
+def run_bench(cfg: BenchConfig) -> BenchRun:
+    """Run every (available) codec of ``cfg`` and write ``<out>/<codec>.json``."""
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    medium = MEDIA[cfg.medium](cfg)
+    items = [str(p) for p in medium.list_items(cfg.data)][: cfg.limit or None]
+    if not items:
+        raise InputError(f"{cfg.data}: nothing to benchmark (no {cfg.medium} files)")
+    out = Path(cfg.out)
+    (out / "cache").mkdir(parents=True, exist_ok=True)
+    run = BenchRun(cfg, items=[Path(i).name for i in items])
+
+    codecs: dict[str, Baseline] = {}
+    for name in cfg.codecs:
+        try:
+            codecs[name] = medium.resolve(name)
+        except BaselineUnavailable as e:
+            run.unavailable[name] = str(e)
+
+    todo, done = [], {}
+    for name, b in codecs.items():
+        done[name] = _load_cache(out / "cache" / f"{name}.jsonl", b.description)
+        for spec in _specs(b, cfg):
+            for item in items:
+                k = _key(name, spec, item)
+                if k not in done[name]:
+                    todo.append((name, spec, item))
+    run.cached = sum(len(d) for d in done.values())
+    run.points = run.cached + len(todo)
+
+    workers = max(1, min(cfg.workers, len(todo) or 1))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    bar = tqdm(total=len(todo), disable=not cfg.progress, unit="pt", dynamic_ncols=True,
+               desc=f"bench {cfg.medium}")
+
+    def record(task, point):
+        name, spec, item = task
+        k = _key(name, spec, item)
+        done[name][k] = point
+        with open(out / "cache" / f"{name}.jsonl", "a") as f:
+            f.write(json.dumps({"key": k, "fingerprint": codecs[name].description,
+                                "point": point}) + "\n")
+        bar.set_postfix_str(f"{name} {spec[0]}={spec[1]}: {point['bpp']:.3f} bpp "
+                            f"{point['psnr-rgb']:.2f} dB")
+        bar.update()
+
+    try:
+        if workers == 1:
+            _init_worker(cfg, threads)
+            for task in todo:
+                record(task, run_point(*task))
+        else:
+            import multiprocessing as mp
+
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                     initializer=_init_worker, initargs=(cfg, threads)) as ex:
+                futures = {ex.submit(run_point, *t): t for t in todo}
+                for fut in as_completed(futures):
+                    record(futures[fut], fut.result())
+    finally:
+        bar.close()
+
+    for name, b in codecs.items():
+        keys = {_key(name, s, i) for s in _specs(b, cfg) for i in items}
+        res = aggregate(name, b, [p for k, p in done[name].items() if k in keys])
+        (out / f"{name}.json").write_text(json.dumps(res, indent=1))
+        run.results[name] = res
+    run.seconds = time.perf_counter() - start
+    with open(out / "cache" / "runs.jsonl", "a") as f:  # the report sums measuring time
+        f.write(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M:%S"), "seconds": run.seconds,
+                            "measured": len(todo), "cached": run.cached,
+                            "workers": workers}) + "\n")
+    return run
+
+
+
+def _published(paths: tuple[str, ...]) -> dict[str, dict]:
+    from neurocodec.eval.bdrate import load_results
+
+    out = {}
+    for p in paths:
+        try:
+            r = load_results(p)
+            r["results"]["bpp"]  # noqa: B018 - a schema check with a clear error
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise InputError(f"{p}: not a CompressAI-schema results file ({e})") from None
+        out[r.get("name") or Path(p).stem] = r
+    return out
+
+
+def write_bench_report(run: BenchRun) -> dict[str, Path]:
+    """The report of ``run`` (plus every earlier run's measuring time) into its out dir."""
+    from neurocodec.eval.report import ReportInput, write_report
+
+    cfg, out = run.config, Path(run.config.out)
+    runs = [json.loads(line) for line in (out / "cache" / "runs.jsonl").read_text().splitlines()
+            if line.strip()]
+    title = cfg.title or f"neurocodec {cfg.medium} benchmark: {Path(cfg.data).name}"
+    inp = ReportInput(
+        title=title, results=run.results, published=_published(cfg.extra),
+        anchor=cfg.anchor, method=cfg.bd_method, unavailable=run.unavailable,
+        meta={"data": cfg.data, "items": len(run.items), "points": run.points,
+              "cached": run.cached, "seconds": sum(r["seconds"] for r in runs),
+              "runs": len(runs), "workers": runs[-1]["workers"] if runs else cfg.workers,
+              "environment": environment(), "target_bpp": list(cfg.target_bpp)})
+    return write_report(inp, out)

@@ -1,0 +1,47 @@
+"""What a result was measured on: library versions, CPU, date — stored in every results file."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import subprocess
+import time
+from importlib import metadata
+
+PACKAGES = ("neurocodec", "torch", "numpy", "imagecodecs", "pillow-heif", "imageio-ffmpeg",
+            "compressai", "bjontegaard")
+
+
+def _cpu() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@functools.lru_cache(maxsize=1)
+def _ffmpeg_version() -> str:
+    try:
+        from neurocodec.eval.ffmpeg import ffmpeg_exe
+
+        out = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True,
+                             check=False).stdout
+        return " ".join(out.split()[:3]) if out else "unknown"  # "ffmpeg version nX.Y"
+    except Exception as e:  # noqa: BLE001 - reported, not raised
+        return f"unavailable ({e})"
+
+
+def environment() -> dict:
+    versions = {}
+    for p in PACKAGES:
+        try:
+            versions[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            versions[p] = None
+    return {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "python": platform.python_version(),
+            "platform": platform.platform(), "cpu": _cpu(), "cpu_count": os.cpu_count(),
+            "ffmpeg": _ffmpeg_version(), "versions": versions}

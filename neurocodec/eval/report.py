@@ -1,0 +1,212 @@
+"""Benchmark reports: BD tables, RD plots (PNG + SVG), Markdown and self-contained HTML.
+
+Inputs are CompressAI-schema results (ours from the runner, published ones from ``--extra``).
+The HTML inlines the SVG plots, so the one file can be mailed or archived as it is.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neurocodec.eval.bdrate import bd_rate
+
+
+@dataclass
+class ReportInput:
+    title: str
+    results: dict[str, dict]  # measured here, by codec name
+    published: dict[str, dict] = field(default_factory=dict)  # label -> results
+    anchor: str | None = None
+    method: str = "pchip"
+    unavailable: dict[str, str] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)  # dataset, items, seconds, workers, environment…
+
+
+PLOTS = (("psnr-rgb", "PSNR-RGB [dB]", "rd-psnr"), ("ms-ssim-rgb", "MS-SSIM [dB]", "rd-msssim"))
+
+
+def bd_table(inp: ReportInput) -> list[dict]:
+    """One row per (measured codec, reference): BD-rate/BD-PSNR on PSNR-RGB, BD-rate on
+    MS-SSIM, overlap and warning. References: the anchor first, then each published curve."""
+    refs = {}
+    if inp.anchor and inp.anchor in inp.results:
+        refs[inp.anchor] = inp.results[inp.anchor]
+    refs.update({f"{k} (published)": v for k, v in inp.published.items()})
+    rows = []
+    for ref_name, ref in refs.items():
+        for name, res in inp.results.items():
+            if res is ref:
+                continue
+            p = bd_rate(ref, res, "psnr-rgb", inp.method)
+            has_ms = "ms-ssim-rgb" in ref["results"] and "ms-ssim-rgb" in res["results"]
+            m = bd_rate(ref, res, "ms-ssim-rgb", inp.method) if has_ms else None
+            rows.append({"codec": name, "reference": ref_name, "bd_rate": p["bd_rate"],
+                         "bd_psnr": p["bd_psnr"], "overlap": p["overlap"],
+                         "bd_rate_msssim": m["bd_rate"] if m else math.nan,
+                         "warning": p["warning"]})
+    return rows
+
+
+def speed_table(inp: ReportInput) -> list[dict]:
+    rows = []
+    for name, res in inp.results.items():
+        r = res["results"]
+        rows.append({"codec": name, "points": len(r["bpp"]),
+                     "bpp": f"{min(r['bpp']):.3f}–{max(r['bpp']):.3f}",
+                     "encode_s": float(np.mean(r["encoding_time"])),
+                     "decode_s": float(np.mean(r["decoding_time"])),
+                     "description": res.get("description", "")})
+    return rows
+
+
+def plot(inp: ReportInput, out: Path) -> list[Path]:
+    """RD curves as ``rd-psnr.{png,svg}`` and ``rd-msssim.{png,svg}``; returns the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for metric, label, stem in PLOTS:
+        fig, ax = plt.subplots(figsize=(7.5, 5.2), dpi=110)
+        for name, res, style in ([(n, r, "-o") for n, r in inp.results.items()]
+                                 + [(f"{n} (published)", r, "--") for n, r in
+                                    inp.published.items()]):
+            r = res["results"]
+            if metric not in r:
+                continue
+            x, y = np.asarray(r["bpp"], float), np.asarray(r[metric], float)
+            if metric.startswith("ms-ssim"):
+                y = -10 * np.log10(np.clip(1 - y, 1e-12, None))
+            o = np.argsort(x)
+            lw = 2.4 if name == inp.anchor else 1.4
+            ax.plot(x[o], y[o], style, lw=lw, ms=3.5, label=name)
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel(label)
+        ax.set_title(f"{inp.title}: {label}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7.5, ncol=2)
+        fig.tight_layout()
+        for ext in ("png", "svg"):
+            p = out / f"{stem}.{ext}"
+            fig.savefig(p)
+            paths.append(p)
+        plt.close(fig)
+    return paths
+
+
+def _fmt(v: float, spec: str, unit: str = "") -> str:
+    return "n/a" if v is None or not math.isfinite(v) else format(v, spec) + unit
+
+
+def _bd_cells(r: dict) -> list[str]:
+    flag = " †" if r["warning"] else ""
+    return [r["codec"], r["reference"], _fmt(r["bd_rate"], "+.2f", " %") + flag,
+            _fmt(r["bd_psnr"], "+.3f", " dB"), _fmt(r["bd_rate_msssim"], "+.2f", " %"),
+            f"{r['overlap']:.2f}"]
+
+
+BD_HEAD = ["codec", "reference", "BD-rate (PSNR-RGB)", "BD-PSNR", "BD-rate (MS-SSIM)", "overlap"]
+SPEED_HEAD = ["codec", "points", "bpp range", "encode s/item", "decode s/item"]
+
+
+def _speed_cells(r: dict) -> list[str]:
+    return [r["codec"], str(r["points"]), r["bpp"], f"{r['encode_s']:.4f}", f"{r['decode_s']:.4f}"]
+
+
+def _summary_lines(inp: ReportInput) -> list[str]:
+    m = inp.meta
+    env = m.get("environment", {})
+    lines = [f"Dataset: `{m.get('data', '?')}` ({m.get('items', '?')} items). "
+             f"BD interpolation: {inp.method}; negative BD-rate = fewer bits than the reference.",
+             f"Measuring time: {m.get('seconds', 0) / 60:.1f} min of wall time over "
+             f"{m.get('runs', 1)} run(s) with {m.get('workers', '?')} worker(s), "
+             f"{m.get('points', '?')} points ({m.get('cached', 0)} reused from the cache by the "
+             "last run); speed columns are per item with that many workers sharing the CPU.",
+             f"Machine: {env.get('cpu', '?')}, {env.get('cpu_count', '?')} cores; "
+             f"{env.get('ffmpeg', '')}; date {env.get('date', '?')}."]
+    return lines
+
+
+def markdown(inp: ReportInput, bd: list[dict], speed: list[dict]) -> str:
+    def table(head, rows):
+        return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                         + ["| " + " | ".join(r) + " |" for r in rows])
+
+    out = [f"# {inp.title}", "", *[f"{s}  " for s in _summary_lines(inp)], "",
+           "## BD-rate", "", table(BD_HEAD, [_bd_cells(r) for r in bd]), ""]
+    warned = [r for r in bd if r["warning"]]
+    if warned:
+        out += ["† " + "; ".join(sorted({f"{r['codec']} vs {r['reference']}: {r['warning']}"
+                                         for r in warned})), ""]
+    out += ["## Speed and range", "", table(SPEED_HEAD, [_speed_cells(r) for r in speed]), ""]
+    if inp.unavailable:
+        out += ["## Unavailable", ""] + [f"- **{k}**: unavailable — {v}"
+                                         for k, v in inp.unavailable.items()] + [""]
+    out += ["## Rate–distortion", "", "![PSNR](rd-psnr.svg)", "", "![MS-SSIM](rd-msssim.svg)", "",
+            "## Codecs", ""] + [f"- **{r['codec']}**: {r['description']}" for r in speed]
+    out += [f"- **{k}** (published): {v.get('description', '')}" for k, v in inp.published.items()]
+    return "\n".join(out) + "\n"
+
+
+def html_report(inp: ReportInput, bd: list[dict], speed: list[dict], out: Path) -> str:
+    e = html.escape
+
+    def table(head, rows):
+        th = "".join(f"<th>{e(h)}</th>" for h in head)
+        trs = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows)
+        return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
+
+    svgs = []
+    for _, label, stem in PLOTS:
+        svg = (out / f"{stem}.svg").read_text()
+        svgs.append(f'<figure>{svg[svg.index("<svg"):]}<figcaption>{e(label)} vs bpp'
+                    "</figcaption></figure>")
+    warned = sorted({f"{r['codec']} vs {r['reference']}: {r['warning']}" for r in bd
+                     if r["warning"]})
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(inp.title)}</title><style>",
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}",
+        "table{border-collapse:collapse;margin:1em 0;font-size:14px}",
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}",
+        "td:first-child,th:first-child,td:nth-child(2){text-align:left}",
+        "thead{background:#f3f3f3}figure{margin:1em 0}svg{max-width:100%;height:auto}",
+        ".warn{color:#a15c00}", "</style></head><body>",
+        f"<h1>{e(inp.title)}</h1>",
+        *[f"<p>{e(s)}</p>" for s in _summary_lines(inp)],
+        "<h2>BD-rate</h2>", table(BD_HEAD, [_bd_cells(r) for r in bd]),
+        *[f'<p class="warn">† {e(w)}</p>' for w in warned],
+        "<h2>Speed and range</h2>", table(SPEED_HEAD, [_speed_cells(r) for r in speed]),
+    ]
+    if inp.unavailable:
+        parts += ["<h2>Unavailable</h2><ul>"] + [
+            f"<li><b>{e(k)}</b>: unavailable — {e(v)}</li>" for k, v in inp.unavailable.items()
+        ] + ["</ul>"]
+    parts += ["<h2>Rate–distortion</h2>", *svgs, "<h2>Codecs</h2><ul>"]
+    parts += [f"<li><b>{e(r['codec'])}</b>: {e(r['description'])}</li>" for r in speed]
+    parts += [f"<li><b>{e(k)}</b> (published): {e(v.get('description', ''))}</li>"
+              for k, v in inp.published.items()]
+    parts += ["</ul></body></html>"]
+    return "\n".join(parts) + "\n"
+
+
+def write_report(inp: ReportInput, out: str | Path) -> dict[str, Path]:
+    """Write plots, ``report.md``, ``report.html`` and ``bd.json`` into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    bd, speed = bd_table(inp), speed_table(inp)
+    plots = plot(inp, out)
+    paths = {"markdown": out / "report.md", "html": out / "report.html", "bd": out / "bd.json"}
+    paths["markdown"].write_text(markdown(inp, bd, speed))
+    paths["html"].write_text(html_report(inp, bd, speed, out))
+    paths["bd"].write_text(json.dumps({"method": inp.method, "anchor": inp.anchor, "rows": bd,
+                                       "unavailable": inp.unavailable, "meta": inp.meta},
+                                      indent=1, default=str))
+    return {**paths, **{p.name: p for p in plots}}
