@@ -212,3 +212,19 @@ def test_cli_resume_with_another_model_config_is_an_error(tmp_path, capsys):
     assert _run_cli(capsys, *args, "--N", 8)[0] == 0
     rc, err = _run_cli(capsys, *args, "--N", 16, "--max-steps", 2)
     assert rc == 1 and "N=8" in err and err.count("\n") == 1
+
+
+def test_export_a_run(tmp_path, val_dir):
+    from neurocodec.codecs.image.codec import load_weights
+    from neurocodec.train.export import export
+
+    run = tmp_path / "r"
+    train(_cfg(run, max_steps=2, val=str(val_dir), val_qualities=(0,)))
+    path = export(run, "tiny-run", tmp_path / "w", command="test", data="tests/data")
+    manifest = json.loads((tmp_path / "w" / "tiny-run.json").read_text())
+    assert manifest["codec"] == "hyperprior" and manifest["training_steps"] == 2
+    assert (tmp_path / "w" / "tiny-run.log.csv").exists()
+    assert (tmp_path / "w" / "tiny-run.val.csv").exists()
+    img = load_rgb(VAL_IMAGE)
+    codec = HyperpriorImageCodec(load_weights(path), "tiny-run", "")
+    assert len(codec.encode(img, 0)) > 0

@@ -11,6 +11,9 @@ from neurocodec.errors import InputError
 
 @dataclass
 class TrainConfig:
+    """Everything a run needs; written to ``out/config.json``. ``data``: folder of training
+    images; ``out``: run folder (checkpoint, logs, TensorBoard events)."""
+
     data: str
     out: str
     # --- model: ``arch`` picks an entry of neurocodec.train.archs.ARCHS; N, M and transform

@@ -1,4 +1,4 @@
-"""Turn a training checkpoint into a shipped model: fp16 safetensors + manifest + log.
+"""Turn a training checkpoint into a shipped model: fp16 safetensors + manifest + logs.
 
     python -m neurocodec.train.export RUN_DIR --name hyperprior-vr --out neurocodec/weights \
         --command "neurocodec train image ..." --data "../shared/data/images/train"
@@ -37,8 +37,9 @@ def export(run_dir: Path, name: str, out_dir: Path, command: str, data: str) -> 
                 "training_hours": round(st["elapsed"] / 3600, 3), "training_steps": st["step"],
                 "data": data, "config": cfg}
     (out_dir / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    if (run_dir / "log.csv").exists():
-        shutil.copy(run_dir / "log.csv", out_dir / f"{name}.log.csv")
+    for log in ("log", "val"):  # the training curve and the real-bitstream validation
+        if (run_dir / f"{log}.csv").exists():
+            shutil.copy(run_dir / f"{log}.csv", out_dir / f"{name}.{log}.csv")
     return path
 
 

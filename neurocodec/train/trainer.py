@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader
 
 from neurocodec.datasets.images import CropSampler, StepBatches
@@ -53,7 +55,7 @@ def _train(cfg: TrainConfig, d: ddp.Dist, resume: bool) -> Path:
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     model = build_model(cfg).to(d.device).train()
     opt, aux_opt = optimizers(model, cfg)
-    main_params = main_parameters(model)
+    main_params = main_parameters(model)  # clipped together
     data = StepBatches(CropSampler(cfg.data, crop=cfg.crop, vflip=cfg.vflip), cfg.batch,
                        seed=cfg.seed, rank=d.rank)
     val_images = load_val_images(cfg.val) if cfg.val and d.main else []
@@ -79,7 +81,7 @@ def _train(cfg: TrainConfig, d: ddp.Dist, resume: bool) -> Path:
     lmbdas = torch.tensor(model.cfg.lmbdas, device=d.device)
     budget = cfg.budget_minutes * 60
     t0 = time.time() - elapsed
-    last_val = -1
+    start, last_val = step, -1
 
     def save(**extra) -> None:
         checkpoint.save(ckpt, model, opt, aux_opt, cfg.arch, step, time.time() - t0, **extra)
@@ -100,14 +102,7 @@ def _train(cfg: TrainConfig, d: ddp.Dist, resume: bool) -> Path:
         torch.manual_seed(mixed_seed(cfg.seed, d.rank, step))  # qualities and noise of this step
         q = torch.randint(0, model.num_qualities, (x.shape[0],)).to(d.device)
         r = rd_loss(net(x, q), x, lmbdas[q], cfg.loss)
-        opt.zero_grad()
-        r["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(main_params, cfg.clip)
-        opt.step()
-        aux = model.aux_loss()
-        aux_opt.zero_grad()
-        aux.backward()
-        aux_opt.step()
+        aux = _update(r["loss"], opt, main_params, cfg.clip, model.aux_loss, aux_opt)
         step += 1
         if not d.main:
             continue
@@ -120,7 +115,7 @@ def _train(cfg: TrainConfig, d: ddp.Dist, resume: bool) -> Path:
     del batches  # stops DataLoader workers
     digests = ddp.rank_digests(net, d)
     if d.main:
-        if val_images and last_val != step:
+        if val_images and step > start and last_val != step:  # the final weights' numbers
             run_validation()
         save(**({"rank_digests": digests} if d.world > 1 else {}))
         log.close()
@@ -128,3 +123,17 @@ def _train(cfg: TrainConfig, d: ddp.Dist, resume: bool) -> Path:
         raise RuntimeError(f"DDP ranks diverged: parameter digests {digests}")
     return ckpt
 
+
+def _update(loss: Tensor, opt: torch.optim.Optimizer, params: list, clip: float,
+            aux_loss: Callable[[], Tensor], aux_opt: torch.optim.Optimizer) -> Tensor:
+    """One step of each optimizer: the clipped rate–distortion step, then the aux step (its
+    loss reads the priors after the main step, as CompressAI does); returns the aux loss."""
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, clip)
+    opt.step()
+    aux = aux_loss()
+    aux_opt.zero_grad()
+    aux.backward()
+    aux_opt.step()
+    return aux
