@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from neurocodec.errors import NeurocodecError
+from neurocodec.errors import InputError, NeurocodecError
 
 
 def _encode(a) -> None:
@@ -77,10 +77,53 @@ def _zoo(a) -> None:
               f"{m['training_hours']:.1f} h training")
 
 
-def _train(a, rest: list[str]) -> None:
-    from neurocodec.train.trainer import main as train_main
+def _train_parser() -> argparse.ArgumentParser:
+    """``neurocodec train image`` flags: one per TrainConfig field, each overriding --config."""
+    from neurocodec.train.config import TrainConfig, config_fields
 
-    train_main(rest)
+    p = argparse.ArgumentParser(
+        prog="neurocodec train image", argument_default=argparse.SUPPRESS,
+        description="Train an image codec (under torchrun: one process per device, DDP)")
+    p.add_argument("--config", help="JSON file of TrainConfig fields; flags override it")
+    p.add_argument("--lmbda", type=float, help="single-rate model at this λ (same as --lmbdas λ)")
+    r = p.add_mutually_exclusive_group()
+    r.add_argument("--resume", action="store_true",
+                   help="continue the run in --out (an error if it has no checkpoint)")
+    r.add_argument("--no-resume", action="store_true", help="start over even if --out has a "
+                   "checkpoint (default: continue from it when there is one)")
+    for name, default in config_fields().items():
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(default, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction)
+        elif isinstance(default, tuple):
+            p.add_argument(flag, nargs="+", type=float if "float" in TrainConfig.__annotations__[name] else int)
+        elif isinstance(default, dict):
+            p.add_argument(flag, type=json.loads, metavar="JSON")
+        else:
+            p.add_argument(flag, type=str if default is None else type(default))
+    return p
+
+
+def _train(a, rest: list[str]) -> None:
+    from neurocodec.train.config import TrainConfig, read_config_file
+    from neurocodec.train.trainer import train
+
+    flags = vars(_train_parser().parse_args(rest))
+    values = read_config_file(flags.pop("config")) if "config" in flags else {}
+    resume, fresh = flags.pop("resume", False), flags.pop("no_resume", False)
+    if "lmbda" in flags:
+        if "lmbdas" in flags:
+            raise InputError("give --lmbda or --lmbdas, not both")
+        flags["lmbdas"] = (flags.pop("lmbda"),)
+    values.update(flags)
+    missing = [f"--{k}" for k in ("data", "out") if k not in values]
+    if missing:
+        raise InputError(f"{' and '.join(missing)} required (as flags or in --config)")
+    cfg = TrainConfig(**values)
+    ckpt = Path(cfg.out) / "checkpoint.pt"
+    if resume and not ckpt.exists():
+        raise InputError(f"{ckpt}: no checkpoint to resume from")
+    train(cfg, resume=not fresh)
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -1,7 +1,8 @@
-"""Helpers that make float results independent of the caller's torch thread count."""
+"""Helpers that make float results independent of the thread count, and seeds reproducible."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -14,3 +15,9 @@ class single_thread:
 
     def __exit__(self, *exc):
         torch.set_num_threads(self.n)
+
+
+def mixed_seed(*keys: int) -> int:
+    """A 63-bit seed from integer keys (e.g. seed, rank, step) through numpy's SeedSequence,
+    so nearby keys give unrelated random streams."""
+    return int(np.random.SeedSequence(list(keys)).generate_state(1, np.uint64)[0]) >> 1

@@ -1,19 +1,55 @@
 import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
 
+from neurocodec.cli import main
+from neurocodec.codecs.image.codec import HyperpriorImageCodec
+from neurocodec.datasets.images import CropSampler, StepBatches, load_rgb
+from neurocodec.train import ddp
+from neurocodec.train.archs import model_from_checkpoint
+from neurocodec.train.losses import ms_ssim_distortion, ms_ssim_window
 from neurocodec.train.trainer import TrainConfig, train
 from tests.conftest import DATA
 
+ROOT = Path(__file__).resolve().parent.parent
+VAL_IMAGE = DATA / "kodim19_crop75x53.png"
 
-def _cfg(out, stop_at=0) -> TrainConfig:
-    return TrainConfig(data=str(DATA), out=str(out), N=8, M=12, crop=64, batch=2,
-                       max_steps=20, stop_at=stop_at, warmup_steps=2, ckpt_every=4, threads=1)
+
+def _cfg(out, stop_at=0, **kw) -> TrainConfig:
+    base = dict(data=str(DATA), out=str(out), N=8, M=12, crop=64, batch=2, max_steps=20,
+                stop_at=stop_at, warmup_steps=2, ckpt_every=4, threads=1, progress="off",
+                tensorboard=False)
+    return TrainConfig(**{**base, **kw})
 
 
 def _rows(path):
     with open(path) as f:
         return list(csv.reader(f))
+
+
+def _dicts(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def _ckpt(path):
+    return torch.load(path, weights_only=False)
+
+
+@pytest.fixture
+def val_dir(tmp_path):
+    d = tmp_path / "val"
+    d.mkdir()
+    shutil.copy(VAL_IMAGE, d)
+    return d
 
 
 def test_resume_continues_exactly(tmp_path):
@@ -27,3 +63,168 @@ def test_resume_continues_exactly(tmp_path):
     la, lb = _rows(tmp_path / "full" / "log.csv"), _rows(part / "log.csv")
     assert [r[0] for r in la] == [r[0] for r in lb]
     assert [r[3:] for r in la] == [r[3:] for r in lb]  # loss, bpp, psnr, aux columns
+
+
+def test_batches_do_not_depend_on_workers_or_validation(tmp_path, val_dir):
+    """Worker processes and validation runs leave the training trajectory untouched."""
+    a = _ckpt(train(_cfg(tmp_path / "a", max_steps=6)))["model"]
+    b = _ckpt(train(_cfg(tmp_path / "b", max_steps=6, workers=2, val=str(val_dir),
+                         val_every=3, val_qualities=(0,))))["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_step_batches_are_per_step_and_per_rank():
+    s = CropSampler(DATA, crop=32, vflip=True)
+    r0, r1 = StepBatches(s, 3, seed=1, rank=0), StepBatches(s, 3, seed=1, rank=1)
+    assert r0[5].shape == (3, 3, 32, 32)
+    assert torch.equal(r0[5], r0[5]) and not torch.equal(r0[5], r0[6])
+    assert not torch.equal(r0[5], r1[5])  # DDP ranks train on different crops
+
+
+def test_ms_ssim_window_fits_small_crops():
+    assert ms_ssim_window(256) == (11, (0.0448, 0.2856, 0.3001, 0.2363, 0.1333))
+    win, weights = ms_ssim_window(128)
+    assert (win - 1) * 16 < 128 and len(weights) == 4 and sum(weights) == pytest.approx(1)
+    x = torch.rand(2, 3, 128, 128)
+    x_hat = (x + 0.05 * torch.randn_like(x)).requires_grad_()
+    d = ms_ssim_distortion(x_hat, x)
+    d.sum().backward()
+    assert d.shape == (2,) and torch.all((d > 0) & (d < 1))
+    assert torch.isfinite(x_hat.grad).all()
+    assert torch.allclose(ms_ssim_distortion(x, x), torch.zeros(2), atol=1e-6)
+
+
+def test_ms_ssim_training(tmp_path):
+    ckpt = train(_cfg(tmp_path / "r", loss="ms-ssim", max_steps=10, ckpt_every=100,
+                      log_every=5))
+    rows = _dicts(tmp_path / "r" / "log.csv")
+    assert [r["step"] for r in rows] == ["5", "10"]
+    assert all(np.isfinite(float(r[k])) for r in rows for k in ("loss", "bpp", "psnr", "aux"))
+    st = _ckpt(ckpt)
+    assert st["model_cfg"]["lmbdas"][0] > 1  # MS-SSIM λ scale, not the MSE one
+    assert all(torch.isfinite(v).all() for v in st["model"].values())
+
+
+def test_validation_reports_real_bitstream_sizes(tmp_path, val_dir):
+    out = tmp_path / "r"
+    ckpt = train(_cfg(out, max_steps=4, val=str(val_dir), val_every=2, val_qualities=(0, 1)))
+    rows = _dicts(out / "val.csv")
+    assert [(r["step"], r["quality"]) for r in rows] == [("2", "0"), ("2", "1"),
+                                                         ("4", "0"), ("4", "1")]
+    img = load_rgb(VAL_IMAGE)
+    for r in rows:
+        assert int(r["pixels"]) == img.shape[0] * img.shape[1] and int(r["images"]) == 1
+        assert int(r["bytes"]) > 0
+        assert float(r["bpp"]) == pytest.approx(8 * int(r["bytes"]) / int(r["pixels"]), abs=1e-5)
+        assert float(r["bpp_est"]) > 0 and 0 < float(r["ms_ssim"]) <= 1
+    # The final rows are the file the real codec writes with the final weights.
+    st = _ckpt(ckpt)
+    model = model_from_checkpoint(st["arch"], st["model_cfg"])
+    model.load_state_dict(st["model"])
+    model.build_z_tables()
+    codec = HyperpriorImageCodec(model.eval(), "validation", "")
+    for r in rows[2:]:
+        assert int(r["bytes"]) == len(codec.encode(img, int(r["quality"])))
+
+
+def test_progress_bar_and_tensorboard(tmp_path, capsys):
+    out = tmp_path / "r"
+    train(_cfg(out, max_steps=3, progress="on", tensorboard=True))
+    err = capsys.readouterr().err
+    assert "3/3" in err and "bpp=" in err and "psnr=" in err and "step/s" in err
+    assert list((out / "tb").glob("events.out.tfevents.*"))
+    train(_cfg(tmp_path / "quiet", max_steps=2, progress="off"))
+    assert capsys.readouterr().err == ""
+
+
+def test_ddp_two_processes_gloo(tmp_path):
+    """torchrun, 2 CPU processes (gloo): different crops per rank, identical weights after."""
+    out = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+           "-m", "neurocodec.train", "--data", str(DATA), "--out", str(out), "--N", "8",
+           "--M", "12", "--crop", "64", "--batch", "2", "--max-steps", "3",
+           "--warmup-steps", "1", "--threads", "1", "--no-tensorboard", "--progress", "off"]
+    p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    st = _ckpt(out / "checkpoint.pt")
+    assert st["step"] == 3
+    d0, d1 = st["rank_digests"]
+    assert d0 == d1  # gradients were averaged: each rank saw other crops, yet the same weights
+    model = model_from_checkpoint(st["arch"], st["model_cfg"])
+    model.load_state_dict(st["model"])
+    assert ddp.state_digest(model) == d0
+    assert len(_rows(out / "log.csv")) == 1  # header only (log_every 10), written once
+
+
+def _run_cli(capsys, *args) -> tuple[int, str]:
+    rc = main(["train", "image", *[str(a) for a in args]])
+    return rc, capsys.readouterr().err
+
+
+def test_cli_config_file_and_overrides(tmp_path, capsys):
+    out = tmp_path / "r"
+    cfg = {"data": str(DATA), "out": str(out), "N": 8, "M": 12, "crop": 64, "batch": 2,
+           "max_steps": 2, "warmup_steps": 1, "threads": 1, "progress": "off",
+           "tensorboard": False, "lmbdas": [0.01, 0.02]}
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    rc, err = _run_cli(capsys, "--config", tmp_path / "c.json", "--max-steps", 3,
+                       "--lmbda", 0.0067)
+    assert rc == 0, err
+    st = _ckpt(out / "checkpoint.pt")
+    assert st["step"] == 3 and st["model_cfg"]["lmbdas"] == [0.0067]
+    assert json.loads((out / "config.json").read_text())["max_steps"] == 3
+    # --resume continues the run; the written config.json is itself a valid --config
+    rc, err = _run_cli(capsys, "--config", out / "config.json", "--max-steps", 4, "--resume")
+    assert rc == 0, err
+    assert _ckpt(out / "checkpoint.pt")["step"] == 4
+
+
+@pytest.mark.parametrize("case", ["no-data-dir", "no-images", "arch", "json", "field", "type",
+                                  "resume", "missing-out"])
+def test_cli_errors(tmp_path, capsys, case):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    base = ["--data", DATA, "--out", tmp_path / "r", "--N", 8, "--M", 12, "--crop", 64,
+            "--max-steps", 1, "--progress", "off", "--no-tensorboard"]
+    bad = tmp_path / "bad.json"
+    args = {
+        "no-data-dir": [*base, "--data", tmp_path / "nope"],
+        "no-images": [*base, "--data", empty],
+        "arch": [*base, "--arch", "nope"],
+        "json": ["--config", bad],
+        "field": ["--config", bad],
+        "type": ["--config", bad],
+        "resume": [*base, "--resume"],
+        "missing-out": ["--data", DATA],
+    }[case]
+    bad.write_text({"json": "{not json", "field": '{"bogus": 1}',
+                    "type": '{"batch": "eight"}'}.get(case, "{}"))
+    rc, err = _run_cli(capsys, *args)
+    assert rc == 1
+    assert err.startswith("neurocodec: error: ") and err.count("\n") == 1, err
+    assert not (tmp_path / "r" / "checkpoint.pt").exists()
+
+
+def test_cli_resume_with_another_model_config_is_an_error(tmp_path, capsys):
+    args = ["--data", DATA, "--out", tmp_path / "r", "--M", 12, "--crop", 64, "--batch", 2,
+            "--max-steps", 1, "--threads", 1, "--progress", "off", "--no-tensorboard"]
+    assert _run_cli(capsys, *args, "--N", 8)[0] == 0
+    rc, err = _run_cli(capsys, *args, "--N", 16, "--max-steps", 2)
+    assert rc == 1 and "N=8" in err and err.count("\n") == 1
+
+
+def test_export_a_run(tmp_path, val_dir):
+    from neurocodec.codecs.image.codec import load_weights
+    from neurocodec.train.export import export
+
+    run = tmp_path / "r"
+    train(_cfg(run, max_steps=2, val=str(val_dir), val_qualities=(0,)))
+    path = export(run, "tiny-run", tmp_path / "w", command="test", data="tests/data")
+    manifest = json.loads((tmp_path / "w" / "tiny-run.json").read_text())
+    assert manifest["codec"] == "hyperprior" and manifest["training_steps"] == 2
+    assert (tmp_path / "w" / "tiny-run.log.csv").exists()
+    assert (tmp_path / "w" / "tiny-run.val.csv").exists()
+    img = load_rgb(VAL_IMAGE)
+    codec = HyperpriorImageCodec(load_weights(path), "tiny-run", "")
+    assert len(codec.encode(img, 0)) > 0

@@ -1,4 +1,4 @@
-"""Turn a training checkpoint into a shipped model: fp16 safetensors + manifest + log.
+"""Turn a training checkpoint into a shipped model: fp16 safetensors + manifest + logs.
 
     python -m neurocodec.train.export RUN_DIR --name hyperprior-vr --out neurocodec/weights \
         --command "neurocodec train image ..." --data "../shared/data/images/train"
@@ -14,14 +14,15 @@ from pathlib import Path
 import torch
 
 from neurocodec.codecs.image.codec import save_weights
-from neurocodec.codecs.image.hyperprior import HyperpriorConfig, ScaleHyperprior, load_compatible
+from neurocodec.codecs.image.hyperprior import load_compatible
+from neurocodec.train.archs import get_arch, model_from_checkpoint
 
 
 def export(run_dir: Path, name: str, out_dir: Path, command: str, data: str) -> Path:
     st = torch.load(run_dir / "checkpoint.pt", weights_only=False, map_location="cpu")
     cfg = st["model_cfg"]
-    cfg["lmbdas"] = tuple(cfg["lmbdas"])
-    model = ScaleHyperprior(HyperpriorConfig(**cfg))
+    arch = st.get("arch", "hyperprior")  # checkpoints from before the arch registry
+    model = model_from_checkpoint(arch, cfg)
     load_compatible(model, st["model"])
     # Tables are built from the fp16-rounded weights the decoder will actually load.
     model.load_state_dict({k: v.half().float() for k, v in model.state_dict().items()})
@@ -30,14 +31,15 @@ def export(run_dir: Path, name: str, out_dir: Path, command: str, data: str) -> 
     path = out_dir / f"{name}.safetensors"
     save_weights(model, path)
     params = sum(p.numel() for p in model.parameters())
-    manifest = {"name": name, "codec": "hyperprior", "medium": "image",
+    manifest = {"name": name, "codec": get_arch(arch).codec.codec_name, "medium": "image",
                 "qualities": list(range(len(cfg["lmbdas"]))), "lmbdas": list(cfg["lmbdas"]),
                 "params": params, "training_command": command,
                 "training_hours": round(st["elapsed"] / 3600, 3), "training_steps": st["step"],
                 "data": data, "config": cfg}
     (out_dir / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    if (run_dir / "log.csv").exists():
-        shutil.copy(run_dir / "log.csv", out_dir / f"{name}.log.csv")
+    for log in ("log", "val"):  # the training curve and the real-bitstream validation
+        if (run_dir / f"{log}.csv").exists():
+            shutil.copy(run_dir / f"{log}.csv", out_dir / f"{name}.{log}.csv")
     return path
 
 

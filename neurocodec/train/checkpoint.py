@@ -1,0 +1,69 @@
+"""Checkpoints that resume exactly: weights, both optimizers, step and elapsed time.
+
+Nothing random is stored: every step reseeds from ``(seed, rank, step)`` (see trainer.py), so
+the step after a resume draws what it would have drawn without the interruption.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from neurocodec.codecs.image.hyperprior import load_compatible
+from neurocodec.errors import InputError
+from neurocodec.train.optim import main_parameters
+
+
+def save(path: Path, model: nn.Module, opt: torch.optim.Optimizer,
+         aux_opt: torch.optim.Optimizer, arch: str, step: int, elapsed: float,
+         **extra) -> None:
+    """Written to a temporary file first: an interruption never leaves half a checkpoint."""
+    tmp = path.with_suffix(".tmp")
+    cfg = model.cfg.to_dict()
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                "aux_opt": aux_opt.state_dict(), "step": step, "elapsed": elapsed,
+                "arch": arch, "model_cfg": cfg, **extra}, tmp)
+    tmp.replace(path)
+
+
+def restore(path: Path, model: nn.Module, opt: torch.optim.Optimizer,
+            aux_opt: torch.optim.Optimizer, arch: str, aux_lr: float) -> tuple[int, float]:
+    """Load a checkpoint into the model and optimizers; returns ``(step, elapsed seconds)``."""
+    dev = next(model.parameters()).device
+    st = torch.load(path, weights_only=False, map_location=dev)
+    was = st.get("arch", "hyperprior")  # checkpoints from before the arch registry
+    cfg = model.cfg.to_dict()
+    diff = [f"{k}={st['model_cfg'].get(k)!r}" for k in cfg if st["model_cfg"].get(k) != cfg[k]]
+    if was != arch or diff:
+        got = ", ".join(diff) if was == arch else f"arch {was!r}"
+        raise InputError(f"{path}: the run was trained with {got}; resume with the run's "
+                         "config.json, or start over with --no-resume")
+    load_compatible(model, st["model"])
+    _load_opt(opt, st["opt"], main_parameters(model))
+    aux_opt.load_state_dict(st["aux_opt"])
+    for g in aux_opt.param_groups:  # the config's aux lr wins over the checkpoint's
+        g["lr"] = aux_lr
+    return st["step"], st["elapsed"]
+
+
+def _load_opt(opt: torch.optim.Optimizer, state: dict, params: list) -> None:
+    """Load Adam state, also from checkpoints that kept all parameters in one group."""
+    if len(state["param_groups"]) == len(opt.param_groups):
+        opt.load_state_dict(state)
+        return
+    old = torch.optim.Adam(params)
+    old.load_state_dict(state)
+    for p in params:
+        if p in old.state:
+            opt.state[p] = old.state[p]
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Drop CSV rows written after the checkpoint we resume from, so the curve continues."""
+    if not path.exists():
+        return
+    rows = path.read_text().splitlines()
+    keep = [r for r in rows if not r[:1].isdigit() or int(r.split(",")[0]) <= step]
+    path.write_text("\n".join(keep) + "\n")

@@ -1,0 +1,104 @@
+"""The trainer's configuration: one dataclass, readable from a JSON file of its fields."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from neurocodec.errors import InputError
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; written to ``out/config.json``. ``data``: folder of training
+    images; ``out``: run folder (checkpoint, logs, TensorBoard events)."""
+
+    data: str
+    out: str
+    # --- model: ``arch`` picks an entry of neurocodec.train.archs.ARCHS; N, M and transform
+    # go to its config class where it has such fields, ``model_args`` adds any other field.
+    arch: str = "hyperprior"
+    N: int = 96
+    M: int = 128
+    transform: str = "gdn"
+    model_args: dict = field(default_factory=dict)
+    # One λ per quality level; empty: the loss's default variable-rate set (see losses.py).
+    # λ is on the loss's own scale: ~0.002-0.05 for "mse", ~2-60 for "ms-ssim".
+    lmbdas: tuple[float, ...] = ()
+    loss: str = "mse"  # "mse" | "ms-ssim"
+    # --- data
+    crop: int = 128
+    batch: int = 8  # per process: the global batch under DDP is batch x world size
+    vflip: bool = False  # photos have an up and a down; vertical flips are opt-in
+    workers: int = 0  # DataLoader worker processes; batches do not depend on it
+    # --- optimisation
+    lr: float = 2e-4
+    lr_final: float = 1e-5
+    warmup_steps: int = 100
+    budget_minutes: float = 60.0
+    max_steps: int = 0  # > 0: schedule and stop by steps (reproducible), not by time
+    stop_at: int = 0  # > 0: leave after this step (checkpointed), e.g. to train in chunks
+    clip: float = 1.0
+    eb_lr_mult: float = 10.0  # the factorized prior's small density MLP learns this much faster
+    aux_lr: float = 1e-3
+    seed: int = 0
+    threads: int = 2
+    device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda"
+    find_unused_parameters: bool = False  # DDP: only for models with unused parameters
+    # --- checkpoints, validation and logs
+    ckpt_every: int = 100
+    val: str = ""  # folder of held-out images, coded with the real entropy coder
+    val_every: int = 500  # and once more at the end of every run
+    val_qualities: tuple[int, ...] = ()  # empty: every quality
+    log_every: int = 10
+    progress: str = "auto"  # "auto" (on a terminal), "on", "off"
+    tensorboard: bool = True
+
+    def __post_init__(self) -> None:
+        self.lmbdas = tuple(float(v) for v in self.lmbdas)
+        self.val_qualities = tuple(int(v) for v in self.val_qualities)
+        if self.progress not in ("auto", "on", "off"):
+            raise InputError(f"progress must be auto, on or off, not {self.progress!r}")
+
+
+def config_fields() -> dict[str, object]:
+    """Field name -> default (``None`` for the required ones), in declaration order."""
+    defaults = asdict(TrainConfig(data="", out=""))
+    return {f.name: (None if f.name in ("data", "out") else defaults[f.name])
+            for f in fields(TrainConfig)}
+
+
+def read_config_file(path: str | Path) -> dict:
+    """The TrainConfig fields set in a JSON file; unknown keys are an error, not ignored."""
+    p = Path(path)
+    try:
+        values = json.loads(p.read_text())
+    except OSError as e:
+        raise InputError(f"{p}: cannot read config ({e.strerror or e})") from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"{p}: not valid JSON ({e})") from None
+    if not isinstance(values, dict):
+        raise InputError(f"{p}: expected a JSON object of TrainConfig fields")
+    known = config_fields()
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise InputError(f"{p}: unknown config field(s): {', '.join(unknown)}")
+    for k, v in values.items():
+        if not _fits(v, known[k]):
+            raise InputError(f"{p}: {k} = {v!r} should be like {known[k]!r}")
+    return values
+
+
+def _fits(value: object, default: object) -> bool:
+    if default is None or isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, tuple):
+        return isinstance(value, list) and all(isinstance(x, (int, float)) for x in value)
+    return isinstance(value, type(default))
