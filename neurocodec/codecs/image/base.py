@@ -35,6 +35,16 @@ def load_compatible(model: nn.Module, state: dict) -> None:
     model.load_state_dict({k: state[k] for k in own})
 
 
+def conv(cin: int, cout: int, k: int = 5, s: int = 2) -> nn.Conv2d:
+    """``k x k`` convolution, stride ``s``, "same" padding (so H/s x W/s out)."""
+    return nn.Conv2d(cin, cout, k, stride=s, padding=k // 2)
+
+
+def deconv(cin: int, cout: int, k: int = 5, s: int = 2) -> nn.ConvTranspose2d:
+    """Transposed convolution that multiplies H and W by ``s`` exactly."""
+    return nn.ConvTranspose2d(cin, cout, k, stride=s, padding=k // 2, output_padding=s - 1)
+
+
 def channel_index(shape) -> np.ndarray:
     """int32 table index = channel of each element of a ``[1, C, h, w]`` tensor, flattened."""
     return np.broadcast_to(np.arange(shape[1], dtype=np.int32)[None, :, None, None],
@@ -43,7 +53,8 @@ def channel_index(shape) -> np.ndarray:
 
 class VariableRateImageModel(nn.Module):
     """Base of the image models: ``y`` has ``M`` channels, ``z`` has ``N``; ``PAD`` is the
-    multiple that H and W are padded to (set by the subclass)."""
+    multiple that H and W are padded to (set by the subclass). Subclasses own the transforms
+    ``g_a``, ``g_s``, ``h_a`` and ``h_s``."""
 
     scale_bound = 0.11
     PAD = 64
@@ -63,6 +74,11 @@ class VariableRateImageModel(nn.Module):
     @property
     def num_qualities(self) -> int:
         return self.log_gain.shape[0]
+
+    @property
+    def num_streams(self) -> int:
+        """rANS streams per image: ``z`` and ``y``."""
+        return 2
 
     def _gains(self, q: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """q: long ``[B]`` -> gain, inverse gain ``[B,M,1,1]``, hyper gain, inverse ``[B,N,1,1]``."""
@@ -87,6 +103,17 @@ class VariableRateImageModel(nn.Module):
         ph, pw = (-h) % self.PAD, (-w) % self.PAD
         # Replicate padding codes cheaper than zeros; the decoder crops it away.
         return F.pad(x, (0, pw, 0, ph), mode="replicate"), (h, w)
+
+    def _analysis(self, x: Tensor, q: int) -> tuple[Tensor, Tensor, Tensor]:
+        """x ``[1,3,H,W]`` (padded) -> ``y`` (gained), ``z_hat`` and the likelihoods of ``z``."""
+        g, _, hg, _ = self._gains(torch.tensor([q]))
+        y = self.g_a(x) * g
+        z_hat, z_lik = self.entropy_bottleneck(self.h_a(y) * hg, training=False)
+        return y, z_hat, z_lik
+
+    def _synthesis(self, y_hat: Tensor, q: int) -> Tensor:
+        _, ig, _, _ = self._gains(torch.tensor([q]))
+        return self.g_s(y_hat * ig)
 
     # ------------------------------------------------------------------ tables
     def build_z_tables(self, precision: int = 16) -> CdfTables:

@@ -33,6 +33,8 @@ from torch import Tensor, nn
 from neurocodec.codecs.image.base import (
     DEFAULT_LMBDAS,
     VariableRateImageModel,
+    conv,
+    deconv,
     load_compatible,
     ste_round,
 )
@@ -60,14 +62,6 @@ class HyperpriorConfig:
         return d
 
 
-def _conv(cin: int, cout: int, k: int = 5, s: int = 2) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, k, stride=s, padding=k // 2)
-
-
-def _deconv(cin: int, cout: int, k: int = 5, s: int = 2) -> nn.ConvTranspose2d:
-    return nn.ConvTranspose2d(cin, cout, k, stride=s, padding=k // 2, output_padding=s - 1)
-
-
 class ScaleHyperprior(VariableRateImageModel):
     """The network. ``forward`` is the training pass; ``compress``/``decompress`` code real bits."""
 
@@ -77,11 +71,11 @@ class ScaleHyperprior(VariableRateImageModel):
         N, M, Q = cfg.N, cfg.M, len(cfg.lmbdas)
         if cfg.transform == "gdn":
             self.PAD = 64
-            self.g_a = nn.Sequential(_conv(3, N), GDN(N), _conv(N, N), GDN(N), _conv(N, N),
-                                     GDN(N), _conv(N, M))
-            self.g_s = nn.Sequential(_deconv(M, N), GDN(N, inverse=True), _deconv(N, N),
-                                     GDN(N, inverse=True), _deconv(N, N), GDN(N, inverse=True),
-                                     _deconv(N, 3))
+            self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N),
+                                     GDN(N), conv(N, M))
+            self.g_s = nn.Sequential(deconv(M, N), GDN(N, inverse=True), deconv(N, N),
+                                     GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+                                     deconv(N, 3))
         elif cfg.transform == "dct":
             if M != COEFFS:
                 raise ValueError(f"the dct transform has M={COEFFS} latent channels")
@@ -90,16 +84,16 @@ class ScaleHyperprior(VariableRateImageModel):
             self.g_s = DctSynthesis(hidden=N)
         else:
             raise ValueError(f"unknown transform {cfg.transform!r}")
-        self.h_a = nn.Sequential(_conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), _conv(N, N),
-                                 nn.LeakyReLU(inplace=True), _conv(N, N))
+        self.h_a = nn.Sequential(conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), conv(N, N),
+                                 nn.LeakyReLU(inplace=True), conv(N, N))
         if cfg.transform == "gdn":
-            self.h_s = nn.Sequential(_deconv(N, M), nn.LeakyReLU(inplace=True),
-                                     _deconv(M, M * 3 // 2), nn.LeakyReLU(inplace=True),
-                                     _conv(M * 3 // 2, M * 2, 3, 1))
+            self.h_s = nn.Sequential(deconv(N, M), nn.LeakyReLU(inplace=True),
+                                     deconv(M, M * 3 // 2), nn.LeakyReLU(inplace=True),
+                                     conv(M * 3 // 2, M * 2, 3, 1))
         else:  # y sits at 1/8 resolution here: keep the full-size layers light
-            self.h_s = nn.Sequential(_deconv(N, M, 3), nn.LeakyReLU(inplace=True),
-                                     _deconv(M, M, 3), nn.LeakyReLU(inplace=True),
-                                     _conv(M, M * 2, 1, 1))
+            self.h_s = nn.Sequential(deconv(N, M, 3), nn.LeakyReLU(inplace=True),
+                                     deconv(M, M, 3), nn.LeakyReLU(inplace=True),
+                                     conv(M, M * 2, 1, 1))
         self._init_rate(N, M, Q)
         # Start the quality levels apart (higher q, finer steps); the dct transform starts
         # from JPEG-like per-coefficient steps.
@@ -144,17 +138,6 @@ class ScaleHyperprior(VariableRateImageModel):
                                 "z": torch.cat([o[2] for o in outs])}}
 
     # ------------------------------------------------------------------ real coding
-    def _analysis(self, x: Tensor, q: int) -> tuple[Tensor, Tensor, Tensor]:
-        """x ``[1,3,H,W]`` (padded) -> ``y`` (gained), ``z_hat`` and the likelihoods of ``z``."""
-        g, _, hg, _ = self._gains(torch.tensor([q]))
-        y = self.g_a(x) * g
-        z_hat, z_lik = self.entropy_bottleneck(self.h_a(y) * hg, training=False)
-        return y, z_hat, z_lik
-
-    def _synthesis(self, y_hat: Tensor, q: int) -> Tensor:
-        _, ig, _, _ = self._gains(torch.tensor([q]))
-        return self.g_s(y_hat * ig)
-
     def _hyper_synthesis(self, z_hat: Tensor, q: int) -> tuple[Tensor, Tensor, np.ndarray]:
         """float64 means and scales ``[1,M,h,w]`` and int32 table indexes from ``z_hat``.
 
