@@ -16,6 +16,8 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 # Extra model folders (os.pathsep-separated) searched before the shipped ones.
 WEIGHTS_ENV = "NEUROCODEC_WEIGHTS"
 DEFAULT_IMAGE_MODEL = "hyperprior-vr"
+# Manifest "codec" values served by neurocodec.codecs.image.codec.ImageCodec (its ARCHS).
+IMAGE_CODECS = ("hyperprior", "mlic")
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,8 @@ def weights_digest(path: Path) -> str:
 def load_codec(name: str = DEFAULT_IMAGE_MODEL):
     """The ready-to-use codec object for a shipped model."""
     info = get_model_info(name)
-    if info.codec == "hyperprior":
-        from neurocodec.codecs.image.codec import HyperpriorImageCodec
+    if info.codec in IMAGE_CODECS:
+        from neurocodec.codecs.image.codec import ImageCodec
 
-        return HyperpriorImageCodec.from_info(info)
+        return ImageCodec.from_info(info)
     raise ModelError(f"model {name!r} uses codec {info.codec!r}, which this build lacks")

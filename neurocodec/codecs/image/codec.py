@@ -1,4 +1,8 @@
-"""File-level image codec: uint8 RGB image <-> container bytes, through a shipped model."""
+"""File-level image codec: uint8 RGB image <-> container bytes, through a shipped model.
+
+One wrapper serves every image architecture in :data:`ARCHS`; the weights file names its
+architecture in its metadata (``arch``; files without it are hyperprior models).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,23 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from neurocodec.codecs.container import Container
-from neurocodec.codecs.image.hyperprior import HyperpriorConfig, ScaleHyperprior, load_compatible
+from neurocodec.codecs.image.base import VariableRateImageModel, load_compatible
+from neurocodec.codecs.image.hyperprior import HyperpriorConfig, ScaleHyperprior
+from neurocodec.codecs.image.mlic import MLICConfig, MLICModel
 from neurocodec.codecs.registry import ModelInfo, weights_digest
 from neurocodec.entropy.tables import CdfTables
 from neurocodec.errors import BitstreamError, InputError, ModelError
 
 MAX_SIDE = 1 << 15
+# arch name (= the model's codec_name, the container's codec field) -> (config, model) classes
+ARCHS: dict[str, tuple[type, type[VariableRateImageModel]]] = {
+    "hyperprior": (HyperpriorConfig, ScaleHyperprior),
+    "mlic": (MLICConfig, MLICModel),
+}
 
 
-def save_weights(model: ScaleHyperprior, path) -> None:
-    """fp16 weights plus the integer z tables; the config rides in the metadata."""
+def save_weights(model: VariableRateImageModel, path) -> None:
+    """fp16 weights plus the integer z tables; the config and arch ride in the metadata."""
     if model.z_tables is None:
         model.build_z_tables()
     t = model.z_tables
@@ -27,10 +38,11 @@ def save_weights(model: ScaleHyperprior, path) -> None:
     tensors["z_tables.lengths"] = torch.from_numpy(t.lengths.astype(np.int32))
     tensors["z_tables.offsets"] = torch.from_numpy(t.offsets.astype(np.int32))
     save_file(tensors, str(path), metadata={"config": json.dumps(model.cfg.to_dict()),
-                                            "z_precision": str(t.precision)})
+                                            "z_precision": str(t.precision),
+                                            "arch": model.codec_name})
 
 
-def load_weights(path) -> ScaleHyperprior:
+def load_weights(path) -> VariableRateImageModel:
     from safetensors import safe_open
 
     try:
@@ -40,8 +52,12 @@ def load_weights(path) -> ScaleHyperprior:
         cfg = json.loads(meta["config"])
     except Exception as e:  # a damaged weights file is a model problem, not a crash
         raise ModelError(f"{path}: cannot load weights ({e})") from None
+    arch = meta.get("arch", "hyperprior")
+    if arch not in ARCHS:
+        raise ModelError(f"{path}: unknown image architecture {arch!r}")
     cfg["lmbdas"] = tuple(cfg["lmbdas"])
-    model = ScaleHyperprior(HyperpriorConfig(**cfg))
+    cfg_cls, model_cls = ARCHS[arch]
+    model = model_cls(cfg_cls(**cfg))
     z = CdfTables(cdf=tensors.pop("z_tables.cdf").numpy(),
                   lengths=tensors.pop("z_tables.lengths").numpy(),
                   offsets=tensors.pop("z_tables.offsets").numpy(),
@@ -54,16 +70,18 @@ def load_weights(path) -> ScaleHyperprior:
     return model.eval()
 
 
-class HyperpriorImageCodec:
-    """Encode/decode whole images with a variable-rate hyperprior model."""
+class ImageCodec:
+    """Encode/decode whole images with a variable-rate image model (any of :data:`ARCHS`)."""
 
-    codec_name = "hyperprior"
-
-    def __init__(self, model: ScaleHyperprior, name: str, digest: str):
+    def __init__(self, model: VariableRateImageModel, name: str, digest: str):
         self.model, self.name, self.digest = model, name, digest
 
+    @property
+    def codec_name(self) -> str:
+        return self.model.codec_name
+
     @classmethod
-    def from_info(cls, info: ModelInfo) -> HyperpriorImageCodec:
+    def from_info(cls, info: ModelInfo) -> ImageCodec:
         return cls(load_weights(info.weights_path), info.name, weights_digest(info.weights_path))
 
     @property
@@ -99,8 +117,12 @@ class HyperpriorImageCodec:
         q = c.meta.get("quality")
         zs = c.meta.get("z_shape")
         pad = self.model.PAD
-        if (ch != 3 or max(h, w) > MAX_SIDE or q not in self.qualities or len(c.sections) != 2
+        if (ch != 3 or max(h, w) > MAX_SIDE or q not in self.qualities
+                or len(c.sections) != self.model.num_streams
                 or zs != [-(-h // pad), -(-w // pad)]):
             raise BitstreamError("corrupted file: inconsistent image header")
         x = self.model.decompress(c.sections, tuple(zs), q, (h, w))
         return (x[0].permute(1, 2, 0) * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+HyperpriorImageCodec = ImageCodec  # the name it had when it served one architecture

@@ -1,0 +1,163 @@
+"""What every variable-rate image model here shares: gain units, the hyper-latent prior and its
+integer tables, the Gaussian scale tables of ``y``, padding and the rANS coding of ``z``.
+
+A model subclasses :class:`VariableRateImageModel`, builds its transforms, then calls
+:meth:`~VariableRateImageModel._init_rate` (parameter names ``log_gain``, ``log_inv_gain``,
+``log_hgain``, ``log_hinv_gain``, ``entropy_bottleneck.*`` are part of the saved-weights format).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from neurocodec.entropy import rans
+from neurocodec.entropy.models import FactorizedPrior, GaussianConditional
+from neurocodec.entropy.tables import CdfTables, default_scale_table, gaussian_tables, pmf_tables
+
+DEFAULT_LMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+
+
+def ste_round(x: Tensor) -> Tensor:
+    """``round(x)`` forward, identity backward."""
+    return (torch.round(x) - x).detach() + x
+
+
+def load_compatible(model: nn.Module, state: dict) -> None:
+    """Load the tensors ``model`` owns from ``state``, ignoring extra keys (constant buffers
+    that CompressAI's layers store); a missing tensor is an error."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    if missing:
+        raise KeyError(f"state lacks {len(missing)} tensors, e.g. {missing[0]}")
+    model.load_state_dict({k: state[k] for k in own})
+
+
+def conv(cin: int, cout: int, k: int = 5, s: int = 2) -> nn.Conv2d:
+    """``k x k`` convolution, stride ``s``, "same" padding (so H/s x W/s out)."""
+    return nn.Conv2d(cin, cout, k, stride=s, padding=k // 2)
+
+
+def deconv(cin: int, cout: int, k: int = 5, s: int = 2) -> nn.ConvTranspose2d:
+    """Transposed convolution that multiplies H and W by ``s`` exactly."""
+    return nn.ConvTranspose2d(cin, cout, k, stride=s, padding=k // 2, output_padding=s - 1)
+
+
+def channel_index(shape) -> np.ndarray:
+    """int32 table index = channel of each element of a ``[1, C, h, w]`` tensor, flattened."""
+    return np.broadcast_to(np.arange(shape[1], dtype=np.int32)[None, :, None, None],
+                           shape).ravel()
+
+
+class VariableRateImageModel(nn.Module):
+    """Base of the image models: ``y`` has ``M`` channels, ``z`` has ``N``; ``PAD`` is the
+    multiple that H and W are padded to (set by the subclass). Subclasses own the transforms
+    ``g_a``, ``g_s``, ``h_a`` and ``h_s``."""
+
+    scale_bound = 0.11
+    PAD = 64
+    codec_name = "hyperprior"  # the container's codec field; the registry dispatches on it
+
+    def _init_rate(self, N: int, M: int, Q: int) -> None:
+        """Gain units for ``Q`` qualities (identity at start) and the entropy models."""
+        self.log_gain = nn.Parameter(torch.zeros(Q, M))
+        self.log_inv_gain = nn.Parameter(torch.zeros(Q, M))
+        self.log_hgain = nn.Parameter(torch.zeros(Q, N))
+        self.log_hinv_gain = nn.Parameter(torch.zeros(Q, N))
+        self.entropy_bottleneck = FactorizedPrior(N)
+        self.gaussian = GaussianConditional(self.scale_bound)
+        self.z_tables: CdfTables | None = None
+        self._y_tables: CdfTables | None = None
+
+    @property
+    def num_qualities(self) -> int:
+        return self.log_gain.shape[0]
+
+    @property
+    def num_streams(self) -> int:
+        """rANS streams per image: ``z`` and ``y``."""
+        return 2
+
+    def _gains(self, q: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """q: long ``[B]`` -> gain, inverse gain ``[B,M,1,1]``, hyper gain, inverse ``[B,N,1,1]``."""
+        g = self.log_gain[q].exp()[:, :, None, None]
+        ig = self.log_inv_gain[q].exp()[:, :, None, None]
+        hg = self.log_hgain[q].exp()[:, :, None, None]
+        hig = self.log_hinv_gain[q].exp()[:, :, None, None]
+        return g, ig, hg, hig
+
+    def _hyper_inv_gain64(self, q: int) -> Tensor:
+        """float64 CPU ``[1,N,1,1]``: the decoder-side hyper gain, for the float64 entropy nets."""
+        return self.log_hinv_gain[q].detach().cpu().double().exp()[None, :, None, None]
+
+    def aux_loss(self) -> Tensor:
+        return self.entropy_bottleneck.loss()
+
+    def _z_medians(self) -> Tensor:
+        return self.entropy_bottleneck.medians()
+
+    def _pad(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % self.PAD, (-w) % self.PAD
+        # Replicate padding codes cheaper than zeros; the decoder crops it away.
+        return F.pad(x, (0, pw, 0, ph), mode="replicate"), (h, w)
+
+    def _analysis(self, x: Tensor, q: int) -> tuple[Tensor, Tensor, Tensor]:
+        """x ``[1,3,H,W]`` (padded) -> ``y`` (gained), ``z_hat`` and the likelihoods of ``z``."""
+        g, _, hg, _ = self._gains(torch.tensor([q]))
+        y = self.g_a(x) * g
+        z_hat, z_lik = self.entropy_bottleneck(self.h_a(y) * hg, training=False)
+        return y, z_hat, z_lik
+
+    def _synthesis(self, y_hat: Tensor, q: int) -> Tensor:
+        _, ig, _, _ = self._gains(torch.tensor([q]))
+        return self.g_s(y_hat * ig)
+
+    # ------------------------------------------------------------------ tables
+    def build_z_tables(self, precision: int = 16) -> CdfTables:
+        """Freeze the factorized prior of ``z`` into integer tables (stored with the weights)."""
+        eb = self.entropy_bottleneck
+        with torch.no_grad():
+            q = eb.quantiles[:, 0, :]
+            med = q[:, 1]
+            lo = torch.clamp(torch.ceil(med - q[:, 0]), min=0).long()
+            hi = torch.clamp(torch.ceil(q[:, 2] - med), min=0).long()
+            length = lo + hi + 1
+            grid = torch.arange(int(length.max()), dtype=torch.float32)[None, :]
+            v = (grid + (med - lo.float())[:, None]).unsqueeze(1)  # [C, 1, S]
+            lik = eb.likelihood(v, stop_gradient=True)[:, 0].double().numpy()
+        pmfs = [lik[c, : int(length[c])] for c in range(lik.shape[0])]
+        offsets = -lo.numpy()
+        self.z_tables = pmf_tables(pmfs, precision=precision, offsets=np.array(offsets))
+        return self.z_tables
+
+    @property
+    def table_scales(self) -> np.ndarray:
+        return default_scale_table(self.scale_bound, 256.0, 64)
+
+    @property
+    def y_tables(self) -> CdfTables:
+        if self._y_tables is None:
+            self._y_tables = gaussian_tables(self.table_scales)
+        return self._y_tables
+
+    # ------------------------------------------------------------------ z coding
+    def _encode_z(self, z_hat: Tensor, lanes: int = 32) -> bytes:
+        """z_hat ``[1,N,h,w]`` (rounded around the medians) -> one rANS stream."""
+        if self.z_tables is None:
+            raise RuntimeError("z tables missing: call build_z_tables() or load shipped weights")
+        z_sym = torch.round(z_hat - self._z_medians()).to(torch.int32).cpu().numpy()
+        return rans.encode(z_sym.ravel(), channel_index(z_sym.shape), self.z_tables, lanes=lanes)
+
+    def _decode_z(self, data: bytes, z_shape: tuple[int, int], kernel: bool = False) -> Tensor:
+        """Inverse of :meth:`_encode_z`: ``z_hat [1,N,h,w]`` on the model's device. ``kernel``:
+        decode with the Triton kernel (symbols stay on the device)."""
+        dev = self._z_medians().device
+        zs = (1, self.entropy_bottleneck.channels, *z_shape)
+        zi = channel_index(zs)
+        if kernel:
+            zi = torch.from_numpy(zi.copy()).to(dev)
+        z_sym = torch.as_tensor(rans.decode(data, zi, self.z_tables), device=dev)
+        return z_sym.reshape(zs).float() + self._z_medians()
