@@ -9,8 +9,9 @@ A trainable image model is an ``nn.Module`` with
 * ``num_qualities``; and for real coding, the file-level codec of :class:`Arch` and a
   ``build_z_tables()`` that freezes its priors into integer tables.
 
-Adding one is one line in :data:`ARCHS`, e.g.
-``"mlic": Arch(MlicConfig, MlicModel, MlicImageCodec)``.
+The trainable architectures are exactly the image codec's
+(:data:`neurocodec.codecs.image.codec.ARCHS`): adding a model there makes it trainable,
+exportable and decodable at once.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from dataclasses import dataclass, fields
 
 from torch import nn
 
-from neurocodec.codecs.image.codec import HyperpriorImageCodec
-from neurocodec.codecs.image.hyperprior import HyperpriorConfig, ScaleHyperprior
+from neurocodec.codecs.image.codec import ARCHS as IMAGE_ARCHS
+from neurocodec.codecs.image.codec import ImageCodec
 from neurocodec.errors import InputError
 from neurocodec.train.config import TrainConfig
 from neurocodec.train.losses import default_lmbdas
@@ -33,9 +34,8 @@ class Arch:
     codec: type  # codec(model, name, digest): .encode(uint8 [H,W,3], q) -> bytes, .decode(Container)
 
 
-ARCHS: dict[str, Arch] = {
-    "hyperprior": Arch(HyperpriorConfig, ScaleHyperprior, HyperpriorImageCodec),
-}
+ARCHS: dict[str, Arch] = {name: Arch(cfg, model, ImageCodec)
+                          for name, (cfg, model) in IMAGE_ARCHS.items()}
 
 
 def get_arch(name: str) -> Arch:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
+from neurocodec.codecs.image.base import load_compatible
 from neurocodec.codecs.image.codec import save_weights
-from neurocodec.codecs.image.hyperprior import load_compatible
-from neurocodec.train.archs import get_arch, model_from_checkpoint
+from neurocodec.train.archs import model_from_checkpoint
 
 
 def export(run_dir: Path, name: str, out_dir: Path, command: str, data: str) -> Path:
@@ -31,7 +31,7 @@ def export(run_dir: Path, name: str, out_dir: Path, command: str, data: str) -> 
     path = out_dir / f"{name}.safetensors"
     save_weights(model, path)
     params = sum(p.numel() for p in model.parameters())
-    manifest = {"name": name, "codec": get_arch(arch).codec.codec_name, "medium": "image",
+    manifest = {"name": name, "codec": model.codec_name, "medium": "image",
                 "qualities": list(range(len(cfg["lmbdas"]))), "lmbdas": list(cfg["lmbdas"]),
                 "params": params, "training_command": command,
                 "training_hours": round(st["elapsed"] / 3600, 3), "training_steps": st["step"],
