@@ -170,3 +170,20 @@ def test_weights_without_arch_load_as_hyperprior():
     from neurocodec.codecs.registry import WEIGHTS_DIR
 
     assert isinstance(load_weights(WEIGHTS_DIR / "hyperprior-vr.safetensors"), ScaleHyperprior)
+
+
+def test_dct_transform_variant_round_trips_exactly(crop):
+    torch.manual_seed(0)
+    cfg = MLICConfig(N=16, M=192, slices=4, hidden=16, heads=4, lmbdas=(0.01, 0.05),
+                     transform="dct")
+    m = MLICModel(cfg).eval()
+    m.build_z_tables()
+    assert m.PAD == 32
+    x = crop[..., :53, :75]  # odd size: padded to 32, cropped back
+    streams, zshape = m.compress(x, 1)
+    dec = m.decompress(streams, zshape, 1, (53, 75))
+    assert dec.shape == (1, 3, 53, 75)
+    xp = torch.nn.functional.pad(x, (0, 96 - 75, 0, 64 - 53), mode="replicate")
+    assert torch.equal(dec, m(xp, torch.tensor([1]))["x_hat"].clamp(0, 1)[..., :53, :75])
+    with pytest.raises(ValueError, match="M=192"):
+        MLICModel(MLICConfig(M=160, transform="dct"))

@@ -8,6 +8,8 @@ A model subclasses :class:`VariableRateImageModel`, builds its transforms, then 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -70,6 +72,20 @@ class VariableRateImageModel(nn.Module):
         self.gaussian = GaussianConditional(self.scale_bound)
         self.z_tables: CdfTables | None = None
         self._y_tables: CdfTables | None = None
+
+    def _spread_gains(self, dct: bool) -> None:
+        """Start the quality levels apart (higher q, finer steps). With the DCT-start
+        transforms, from JPEG-like per-coefficient steps (8x to 0.65x the Annex K tables)."""
+        from neurocodec.transforms.blockdct import jpeg_like_steps
+
+        Q = self.log_gain.shape[0]
+        with torch.no_grad():
+            if dct:
+                scale = torch.exp(torch.linspace(math.log(8.0), math.log(0.65), Q))[:, None]
+                self.log_gain.copy_(-torch.log(jpeg_like_steps()[None, :] * scale))
+            else:
+                self.log_gain.add_(torch.linspace(-1.0, 1.0, Q)[:, None])
+            self.log_inv_gain.copy_(-self.log_gain)
 
     @property
     def num_qualities(self) -> int:

@@ -23,7 +23,6 @@ the Gaussian scale tables, indexed from scales computed in float64 on one thread
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -41,7 +40,7 @@ from neurocodec.codecs.image.base import (
 from neurocodec.determinism import single_thread
 from neurocodec.entropy import rans
 from neurocodec.entropy.tables import scale_indexes
-from neurocodec.transforms.blockdct import COEFFS, DctAnalysis, DctSynthesis, jpeg_like_steps
+from neurocodec.transforms.blockdct import COEFFS, DctAnalysis, DctSynthesis
 from neurocodec.transforms.gdn import GDN
 
 __all__ = ["DEFAULT_LMBDAS", "HyperpriorConfig", "ScaleHyperprior", "load_compatible"]
@@ -95,15 +94,7 @@ class ScaleHyperprior(VariableRateImageModel):
                                      deconv(M, M, 3), nn.LeakyReLU(inplace=True),
                                      conv(M, M * 2, 1, 1))
         self._init_rate(N, M, Q)
-        # Start the quality levels apart (higher q, finer steps); the dct transform starts
-        # from JPEG-like per-coefficient steps.
-        with torch.no_grad():
-            if cfg.transform == "dct":
-                scale = torch.exp(torch.linspace(math.log(8.0), math.log(0.65), Q))[:, None]
-                self.log_gain.copy_(-torch.log(jpeg_like_steps()[None, :] * scale))
-            else:
-                self.log_gain.add_(torch.linspace(-1.0, 1.0, Q)[:, None])
-            self.log_inv_gain.copy_(-self.log_gain)
+        self._spread_gains(cfg.transform == "dct")
 
     def forward(self, x: Tensor, q: Tensor) -> dict:
         """x: float ``[B,3,H,W]`` in [0,1] (H, W multiples of 64); q: long ``[B]``.

@@ -61,6 +61,7 @@ from neurocodec.codecs.image.latent_codecs import (
 )
 from neurocodec.determinism import single_thread
 from neurocodec.errors import BitstreamError
+from neurocodec.transforms.blockdct import COEFFS, DctAnalysis, DctSynthesis
 from neurocodec.transforms.gdn import GDN
 from neurocodec.transforms.metaformer import attention_block, conv_block
 
@@ -74,6 +75,10 @@ class MLICConfig:
     slices: int = 10
     hidden: int = 48  # width of the context networks
     heads: int = 4  # linear-attention heads (must divide N and hidden)
+    # "gdn": conv/GDN/MetaFormer transforms, y at 1/16. "dct": the KLT + 8x8 DCT-start
+    # transforms of neurocodec.transforms.blockdct (y at 1/8, M must be 192, H/W padded to
+    # 32), which train to a usable model within CPU-hours; the entropy model is the same.
+    transform: str = "gdn"
     lmbdas: tuple[float, ...] = field(default_factory=lambda: DEFAULT_LMBDAS)
 
     def to_dict(self) -> dict:
@@ -93,21 +98,30 @@ class MLICModel(VariableRateImageModel):
         super().__init__()
         self.cfg = cfg = cfg or MLICConfig()
         N, M, Q, heads = cfg.N, cfg.M, len(cfg.lmbdas), cfg.heads
-        self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv_block(N),
-                                 conv(N, N), GDN(N), attention_block(N, heads), conv(N, M))
-        self.g_s = nn.Sequential(deconv(M, N), GDN(N, inverse=True), attention_block(N, heads),
-                                 deconv(N, N), GDN(N, inverse=True), conv_block(N),
-                                 deconv(N, N), GDN(N, inverse=True), deconv(N, 3))
-        self.h_a = nn.Sequential(conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), conv(N, N),
-                                 nn.LeakyReLU(inplace=True), conv(N, N))
-        self.h_s = nn.Sequential(deconv(N, N), nn.LeakyReLU(inplace=True),
-                                 deconv(N, N * 3 // 2), nn.LeakyReLU(inplace=True),
+        if cfg.transform == "gdn":
+            self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv_block(N),
+                                     conv(N, N), GDN(N), attention_block(N, heads), conv(N, M))
+            self.g_s = nn.Sequential(deconv(M, N), GDN(N, inverse=True),
+                                     attention_block(N, heads), deconv(N, N),
+                                     GDN(N, inverse=True), conv_block(N), deconv(N, N),
+                                     GDN(N, inverse=True), deconv(N, 3))
+            k = 5
+        elif cfg.transform == "dct":
+            if M != COEFFS:
+                raise ValueError(f"the dct transform has M={COEFFS} latent channels")
+            self.PAD = 32
+            self.g_a, self.g_s = DctAnalysis(hidden=N), DctSynthesis(hidden=N)
+            k = 3  # y is at 1/8 here: lighter hyper layers, z at 1/32
+        else:
+            raise ValueError(f"unknown transform {cfg.transform!r}")
+        self.h_a = nn.Sequential(conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), conv(N, N, k),
+                                 nn.LeakyReLU(inplace=True), conv(N, N, k))
+        self.h_s = nn.Sequential(deconv(N, N, k), nn.LeakyReLU(inplace=True),
+                                 deconv(N, N * 3 // 2, k), nn.LeakyReLU(inplace=True),
                                  conv(N * 3 // 2, M, 3, 1))
         self.slices = ChannelSlices(M, cfg.slices, hyper_ch=M, hidden=cfg.hidden, heads=heads)
         self._init_rate(N, M, Q)
-        with torch.no_grad():  # start the quality levels apart: higher q, finer steps
-            self.log_gain.add_(torch.linspace(-1.0, 1.0, Q)[:, None])
-            self.log_inv_gain.copy_(-self.log_gain)
+        self._spread_gains(cfg.transform == "dct")
 
     @property
     def num_streams(self) -> int:
