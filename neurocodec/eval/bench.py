@@ -285,6 +285,7 @@ def write_bench_report(run: BenchRun) -> dict[str, Path]:
         anchor=cfg.anchor, method=cfg.bd_method, unavailable=run.unavailable,
         meta={"data": cfg.data, "items": len(run.items), "points": run.points,
               "cached": run.cached, "seconds": sum(r["seconds"] for r in runs),
-              "runs": len(runs), "workers": runs[-1]["workers"] if runs else cfg.workers,
+              "runs": len(runs),
+              "workers": max([r["workers"] for r in runs if r["measured"]] or [cfg.workers]),
               "environment": environment(), "target_bpp": list(cfg.target_bpp)})
     return write_report(inp, out)

@@ -28,6 +28,7 @@ class ReportInput:
     meta: dict = field(default_factory=dict)  # dataset, items, seconds, workers, environment…
 
 
+MAX_PLOT_BPP = 3.0
 PLOTS = (("psnr-rgb", "PSNR-RGB [dB]", "rd-psnr"), ("ms-ssim-rgb", "MS-SSIM [dB]", "rd-msssim"))
 
 
@@ -75,9 +76,11 @@ def plot(inp: ReportInput, out: Path) -> list[Path]:
     paths = []
     for metric, label, stem in PLOTS:
         fig, ax = plt.subplots(figsize=(7.5, 5.2), dpi=110)
-        for name, res, style in ([(n, r, "-o") for n, r in inp.results.items()]
-                                 + [(f"{n} (published)", r, "--") for n, r in
-                                    inp.published.items()]):
+        curves = ([(n, r, "-o") for n, r in inp.results.items()]
+                  + [(f"{n} (published)", r, "--") for n, r in inp.published.items()])
+        colors = plt.get_cmap("tab20" if len(curves) > 10 else "tab10").colors
+        top = 0.0
+        for i, (name, res, style) in enumerate(curves):
             r = res["results"]
             if metric not in r:
                 continue
@@ -86,7 +89,12 @@ def plot(inp: ReportInput, out: Path) -> list[Path]:
                 y = -10 * np.log10(np.clip(1 - y, 1e-12, None))
             o = np.argsort(x)
             lw = 2.4 if name == inp.anchor else 1.4
-            ax.plot(x[o], y[o], style, lw=lw, ms=3.5, label=name)
+            ax.plot(x[o], y[o], style, lw=lw, ms=3.5, label=name, color=colors[i % len(colors)])
+            top = max(top, float(x.max()))
+        if top > MAX_PLOT_BPP:  # a few very high-rate points would squash every curve
+            ax.set_xlim(0, MAX_PLOT_BPP)
+            ax.text(0.99, 0.01, f"x axis clipped at {MAX_PLOT_BPP} bpp", transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize=7, color="#666")
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(label)
         ax.set_title(f"{inp.title}: {label}")
@@ -126,7 +134,7 @@ def _summary_lines(inp: ReportInput) -> list[str]:
     lines = [f"Dataset: `{m.get('data', '?')}` ({m.get('items', '?')} items). "
              f"BD interpolation: {inp.method}; negative BD-rate = fewer bits than the reference.",
              f"Measuring time: {m.get('seconds', 0) / 60:.1f} min of wall time over "
-             f"{m.get('runs', 1)} run(s) with {m.get('workers', '?')} worker(s), "
+             f"{m.get('runs', 1)} run(s) with up to {m.get('workers', '?')} worker(s), "
              f"{m.get('points', '?')} points ({m.get('cached', 0)} reused from the cache by the "
              "last run); speed columns are per item with that many workers sharing the CPU.",
              f"Machine: {env.get('cpu', '?')}, {env.get('cpu_count', '?')} cores; "
