@@ -20,10 +20,18 @@ def _encode(a) -> None:
     out = Path(a.output)
     if out.exists() and not a.force:
         raise NeurocodecError(f"{out}: output exists (use --force to overwrite)")
+    refine = None
+    if a.refine is not None:
+        from neurocodec.codecs.image.refine import RefineConfig
+
+        lr = {} if a.refine_lr is None else {"lr": a.refine_lr}
+        refine = RefineConfig(steps=a.refine, **lr)  # checks the values (InputError)
+    elif a.refine_lr is not None:
+        raise InputError("--refine-lr needs --refine STEPS")
     img, mode = read_image(a.input)
     codec = load_codec(a.codec or DEFAULT_IMAGE_MODEL)
     t = time.perf_counter()
-    data = codec.encode(img, a.quality, meta={"input_mode": mode})
+    data = codec.encode(img, a.quality, meta={"input_mode": mode}, refine=refine)
     dt = time.perf_counter() - t
     write_atomic(out, data, force=a.force)
     h, w, _ = img.shape
@@ -198,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--codec", help="model name (see `neurocodec zoo list`)")
     e.add_argument("-q", "--quality", type=int, default=3)
     e.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    e.add_argument("--refine", type=int, metavar="STEPS",
+                   help="refine this image's latents by STEPS gradient steps on its rate–"
+                        "distortion cost before coding (slower encode; same decoder)")
+    e.add_argument("--refine-lr", type=float, metavar="LR",
+                   help="learning rate of --refine (default: RefineConfig's)")
     e.set_defaults(fn=_encode)
     d = sub.add_parser("decode", help="decompress a .ncb file")
     d.add_argument("input")

@@ -101,7 +101,7 @@ def test_cli_bench_image_and_errors(tmp_path, capsys):
     assert (out / "report.md").exists() and (out / "jpeg-444.json").exists()
     assert main(["bench", "image", "--data", str(tmp_path / "none"), "--out", str(out),
                  "--no-progress"]) == 1
-    assert "nothing to benchmark" in capsys.readouterr().err
+    assert "not a folder of images" in capsys.readouterr().err
     assert main(["bench", "image", "--data", str(DATA), "--codecs", "nonesuch", "--out",
                  str(out), "--no-progress"]) == 1
     assert "unknown" in capsys.readouterr().err

@@ -76,11 +76,15 @@ class FactorizedPrior(nn.Module):
     def forward(self, z: Tensor, training: bool | None = None) -> tuple[Tensor, Tensor]:
         training = self.training if training is None else training
         z_t = _noise_or_round(z, training, self.medians())
+        return z_t, self.bin_likelihood(z_t)
+
+    def bin_likelihood(self, z: Tensor) -> Tensor:
+        """Likelihood ``[B, C, H, W]`` of the unit bin around each value of ``z [B, C, H, W]``
+        as given (no rounding, no noise: a caller with its own relaxation keeps its gradient)."""
         c = z.shape[1]
-        v = z_t.transpose(0, 1).reshape(c, 1, -1)
+        v = z.transpose(0, 1).reshape(c, 1, -1)
         lik = lower_bound(self.likelihood(v), LIKELIHOOD_BOUND)
-        lik = lik.reshape(c, z.shape[0], *z.shape[2:]).transpose(0, 1)
-        return z_t, lik
+        return lik.reshape(c, z.shape[0], *z.shape[2:]).transpose(0, 1)
 
     def loss(self) -> Tensor:
         """Auxiliary loss that moves ``quantiles`` onto the tails and median of the density."""
@@ -102,9 +106,14 @@ class GaussianConditional(nn.Module):
                 training: bool | None = None) -> tuple[Tensor, Tensor]:
         training = self.training if training is None else training
         y_t = _noise_or_round(y, training, means)
-        v = torch.abs(y_t - means if means is not None else y_t)
+        return y_t, self.likelihood(y_t, scales, means)
+
+    def likelihood(self, y: Tensor, scales: Tensor, means: Tensor | None = None) -> Tensor:
+        """Likelihood of the unit bin around each value of ``y`` as given (no rounding, no
+        noise: a caller with its own relaxation keeps its gradient)."""
+        v = torch.abs(y - means if means is not None else y)
         s = lower_bound(scales, self.scale_bound)
         c = -(2**-0.5)
         upper = 0.5 * torch.erfc(c * (0.5 - v) / s)
         lower = 0.5 * torch.erfc(c * (-0.5 - v) / s)
-        return y_t, lower_bound(upper - lower, LIKELIHOOD_BOUND)
+        return lower_bound(upper - lower, LIKELIHOOD_BOUND)

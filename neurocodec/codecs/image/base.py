@@ -9,6 +9,7 @@ A model subclasses :class:`VariableRateImageModel`, builds its transforms, then 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -20,6 +21,9 @@ from neurocodec.entropy.models import FactorizedPrior, GaussianConditional
 from neurocodec.entropy.tables import CdfTables, default_scale_table, gaussian_tables, pmf_tables
 
 DEFAULT_LMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+
+# ``quantize(v, center) -> v_tilde``: a differentiable stand-in for ``round(v - center) + center``.
+Relaxation = Callable[[Tensor, Tensor], Tensor]
 
 
 def ste_round(x: Tensor) -> Tensor:
@@ -120,12 +124,26 @@ class VariableRateImageModel(nn.Module):
         # Replicate padding codes cheaper than zeros; the decoder crops it away.
         return F.pad(x, (0, pw, 0, ph), mode="replicate"), (h, w)
 
-    def _analysis(self, x: Tensor, q: int) -> tuple[Tensor, Tensor, Tensor]:
-        """x ``[1,3,H,W]`` (padded) -> ``y`` (gained), ``z_hat`` and the likelihoods of ``z``."""
+    def _analysis_latents(self, x: Tensor, q: int) -> tuple[Tensor, Tensor]:
+        """x ``[1,3,H,W]`` (padded) -> the continuous, gained ``y [1,M,h,w]`` and ``z``."""
         g, _, hg, _ = self._gains(torch.tensor([q]))
         y = self.g_a(x) * g
-        z_hat, z_lik = self.entropy_bottleneck(self.h_a(y) * hg, training=False)
+        return y, self.h_a(y) * hg
+
+    def _analysis(self, x: Tensor, q: int) -> tuple[Tensor, Tensor, Tensor]:
+        """x ``[1,3,H,W]`` (padded) -> ``y`` (gained), ``z_hat`` and the likelihoods of ``z``."""
+        y, z = self._analysis_latents(x, q)
+        z_hat, z_lik = self.entropy_bottleneck(z, training=False)
         return y, z_hat, z_lik
+
+    def relaxed_pass(self, y: Tensor, z: Tensor, q: int, quantize: Relaxation
+                     ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The differentiable pass that encoder-side refinement optimises: ``y [1,M,h,w]``
+        and ``z`` (continuous, gained) quantized by ``quantize(v, center)`` (around the means
+        for ``y``, the medians for ``z``), likelihoods of exactly those values (no rounding
+        inside, so the rate keeps its gradient). Returns the padded ``x_hat [1,3,H,W]`` and
+        the likelihoods ``{"y", "z"}``. Architectures without it cannot be refined."""
+        raise NotImplementedError(f"{type(self).__name__} has no relaxed pass")
 
     def _synthesis(self, y_hat: Tensor, q: int) -> Tensor:
         _, ig, _, _ = self._gains(torch.tensor([q]))

@@ -16,6 +16,7 @@ from neurocodec.codecs.container import Container
 from neurocodec.codecs.image.base import VariableRateImageModel, load_compatible
 from neurocodec.codecs.image.hyperprior import HyperpriorConfig, ScaleHyperprior
 from neurocodec.codecs.image.mlic import MLICConfig, MLICModel
+from neurocodec.codecs.image.refine import RefineConfig, refine_latents
 from neurocodec.codecs.registry import ModelInfo, weights_digest
 from neurocodec.entropy.tables import CdfTables
 from neurocodec.errors import BitstreamError, InputError, ModelError
@@ -88,8 +89,10 @@ class ImageCodec:
     def qualities(self) -> list[int]:
         return list(range(self.model.num_qualities))
 
-    def encode(self, img: np.ndarray, quality: int, meta: dict | None = None) -> bytes:
-        """img: uint8 ``[H, W, 3]``."""
+    def encode(self, img: np.ndarray, quality: int, meta: dict | None = None,
+               refine: RefineConfig | None = None) -> bytes:
+        """img: uint8 ``[H, W, 3]``. ``refine``: optimise this image's latents before coding
+        them (:mod:`neurocodec.codecs.image.refine`); the file decodes as any other."""
         if quality not in self.qualities:
             raise InputError(f"quality {quality} not available for {self.name} "
                              f"(valid: {self.qualities[0]}..{self.qualities[-1]})")
@@ -99,7 +102,11 @@ class ImageCodec:
         if max(h, w) > MAX_SIDE:
             raise InputError(f"image {w}x{h} is larger than {MAX_SIDE} pixels on a side")
         x = torch.tensor(img).permute(2, 0, 1)[None].float() / 255.0
-        streams, z_shape = self.model.compress(x, quality)
+        if refine is None or refine.steps == 0:
+            streams, z_shape = self.model.compress(x, quality)
+        else:
+            r = refine_latents(self.model, x, quality, refine)
+            streams, z_shape = r.streams, r.z_shape
         c = Container(codec=self.codec_name, model=self.name, weights=self.digest,
                       shape=[h, w, 3],
                       meta={"quality": quality, "z_shape": list(z_shape), **(meta or {})},

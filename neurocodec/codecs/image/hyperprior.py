@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from neurocodec.codecs.image.base import (
     DEFAULT_LMBDAS,
+    Relaxation,
     VariableRateImageModel,
     conv,
     deconv,
@@ -116,17 +117,33 @@ class ScaleHyperprior(VariableRateImageModel):
         return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": z_lik}}
 
     def _eval_forward(self, x: Tensor, q: Tensor) -> dict:
-        outs = []
-        for i in range(x.shape[0]):
-            qi = int(q[i])
-            y, z_hat, z_lik = self._analysis(x[i : i + 1], qi)
-            means, scales, _ = self._hyper_synthesis(z_hat, qi)
-            y_hat = (torch.round(y.double() - means) + means).float()
-            _, y_lik = self.gaussian(y_hat, scales.float(), means.float())
-            outs.append((self._synthesis(y_hat, qi), y_lik, z_lik))
-        return {"x_hat": torch.cat([o[0] for o in outs]),
-                "likelihoods": {"y": torch.cat([o[1] for o in outs]),
-                                "z": torch.cat([o[2] for o in outs])}}
+        outs = [self._eval_latents(*self._analysis_latents(x[i : i + 1], int(q[i])), int(q[i]))
+                for i in range(x.shape[0])]
+        return {"x_hat": torch.cat([o["x_hat"] for o in outs]),
+                "likelihoods": {k: torch.cat([o["likelihoods"][k] for o in outs])
+                                for k in ("y", "z")}}
+
+    def _eval_latents(self, y: Tensor, z: Tensor, q: int) -> dict:
+        """The exact quantized pass from continuous ``y [1,M,h,w]`` and ``z``: what
+        ``decompress(compress_latents(y, z))`` reconstructs (padded, unclamped ``x_hat``),
+        and the likelihoods of the coded values."""
+        z_hat, z_lik = self.entropy_bottleneck(z, training=False)
+        means, scales, _ = self._hyper_synthesis(z_hat, q)
+        y_hat = (torch.round(y.double() - means) + means).float()
+        _, y_lik = self.gaussian(y_hat, scales.float(), means.float(), training=False)
+        return {"x_hat": self._synthesis(y_hat, q), "likelihoods": {"y": y_lik, "z": z_lik}}
+
+    def relaxed_pass(self, y: Tensor, z: Tensor, q: int, quantize: Relaxation
+                     ) -> tuple[Tensor, dict[str, Tensor]]:
+        """See :meth:`VariableRateImageModel.relaxed_pass`; the hyper-synthesis runs in the
+        model's float precision here (only the real coder needs the float64 one)."""
+        _, ig, _, hig = self._gains(torch.tensor([q]))
+        z_t = quantize(z, self._z_medians())
+        scales, means = self.h_s(z_t * hig).chunk(2, 1)
+        y_t = quantize(y, means)
+        lik = {"y": self.gaussian.likelihood(y_t, scales, means),
+               "z": self.entropy_bottleneck.bin_likelihood(z_t)}
+        return self.g_s(y_t * ig), lik
 
     # ------------------------------------------------------------------ real coding
     def _hyper_synthesis(self, z_hat: Tensor, q: int) -> tuple[Tensor, Tensor, np.ndarray]:
@@ -148,11 +165,18 @@ class ScaleHyperprior(VariableRateImageModel):
     def compress(self, x: Tensor, q: int, lanes: int = 32) -> tuple[list[bytes], tuple[int, int]]:
         """x: float ``[1,3,H,W]`` in [0,1], any H, W. Returns the ``[z, y]`` rANS streams and
         the shape of ``z``."""
-        xp, _ = self._pad(x)
-        y, z_hat, _ = self._analysis(xp, q)
+        return self.compress_latents(*self._analysis_latents(self._pad(x)[0], q), q, lanes)
+
+    @torch.no_grad()
+    def compress_latents(self, y: Tensor, z: Tensor, q: int, lanes: int = 32
+                         ) -> tuple[list[bytes], tuple[int, int]]:
+        """Code continuous, gained ``y [1,M,h,w]`` and ``z [1,N,h/s,w/s]`` (from the analysis
+        of the padded image, or refined from it): the streams :meth:`compress` returns. The
+        tables of ``y`` come from the coded ``z_hat`` as the decoder computes them."""
+        z_hat, _ = self.entropy_bottleneck(z, training=False)
         z_bytes = self._encode_z(z_hat, lanes)
         means, _, idx = self._hyper_synthesis(z_hat, q)
-        y_sym = torch.round(y.double() - means).to(torch.int32).numpy()
+        y_sym = torch.round(y.detach().cpu().double() - means).to(torch.int32).numpy()
         y_bytes = rans.encode(y_sym.ravel(), idx.ravel(), self.y_tables, lanes=lanes)
         return [z_bytes, y_bytes], tuple(z_hat.shape[-2:])
 

@@ -46,6 +46,7 @@ from torch import Tensor, nn
 
 from neurocodec.codecs.image.base import (
     DEFAULT_LMBDAS,
+    Relaxation,
     VariableRateImageModel,
     conv,
     deconv,
@@ -145,18 +146,35 @@ class MLICModel(VariableRateImageModel):
         return {"x_hat": self.g_s(out.y_hat * ig), "likelihoods": {"y": y_lik, "z": z_lik}}
 
     def _eval_forward(self, x: Tensor, q: Tensor) -> dict:
-        outs = []
-        for i in range(x.shape[0]):
-            qi = int(q[i])
-            y, z_hat, z_lik = self._analysis(x[i : i + 1], qi)
-            out = self._entropy_model(z_hat, qi, self._rounding_coder(y))
-            _, y_lik = self.gaussian(out.y_coded.float(), out.scales.float(), out.means.float(),
-                                     training=False)
-            x_hat = self._synthesis(out.y_hat.float().to(x.device), qi)
-            outs.append((x_hat, y_lik.to(x.device), z_lik))
-        return {"x_hat": torch.cat([o[0] for o in outs]),
-                "likelihoods": {"y": torch.cat([o[1] for o in outs]),
-                                "z": torch.cat([o[2] for o in outs])}}
+        outs = [self._eval_latents(*self._analysis_latents(x[i : i + 1], int(q[i])), int(q[i]))
+                for i in range(x.shape[0])]
+        return {"x_hat": torch.cat([o["x_hat"] for o in outs]),
+                "likelihoods": {k: torch.cat([o["likelihoods"][k] for o in outs])
+                                for k in ("y", "z")}}
+
+    def _eval_latents(self, y: Tensor, z: Tensor, q: int) -> dict:
+        """The exact quantized pass from continuous ``y [1,M,h,w]`` and ``z``: what
+        ``decompress(compress_latents(y, z))`` reconstructs (padded, unclamped ``x_hat``),
+        and the likelihoods of the coded values."""
+        z_hat, z_lik = self.entropy_bottleneck(z, training=False)
+        out = self._entropy_model(z_hat, q, self._rounding_coder(y))
+        _, y_lik = self.gaussian(out.y_coded.float(), out.scales.float(), out.means.float(),
+                                 training=False)
+        x_hat = self._synthesis(out.y_hat.float().to(y.device), q)
+        return {"x_hat": x_hat, "likelihoods": {"y": y_lik.to(y.device), "z": z_lik}}
+
+    def relaxed_pass(self, y: Tensor, z: Tensor, q: int, quantize: Relaxation
+                     ) -> tuple[Tensor, dict[str, Tensor]]:
+        """See :meth:`VariableRateImageModel.relaxed_pass`: the slice passes see the relaxed
+        values of the earlier passes, as the training pass sees the rounded ones."""
+        _, ig, _, hig = self._gains(torch.tensor([q]))
+        z_t = quantize(z, self._z_medians())
+        y_slices = y.split(self.slices.sizes, 1)
+        out = self.slices(self.h_s(z_t * hig),
+                          lambda i, k, mask, means, scales: quantize(y_slices[i], means))
+        lik = {"y": self.gaussian.likelihood(out.y_coded, out.scales, out.means),
+               "z": self.entropy_bottleneck.bin_likelihood(z_t)}
+        return self.g_s(out.y_hat * ig), lik
 
     # ------------------------------------------------------------------ real coding
     def _rounding_coder(self, y: Tensor) -> RoundingCoder:
@@ -180,8 +198,14 @@ class MLICModel(VariableRateImageModel):
         """x: float ``[1,3,H,W]`` in [0,1], any H, W. Returns the rANS streams ``[z, slice 0
         anchors, slice 0 non-anchors, slice 1 anchors, ...]`` and the shape of ``z``.
         ``lanes``: rANS lanes per stream (default: by stream size, see ``lanes_for``)."""
-        xp, _ = self._pad(x)
-        y, z_hat, _ = self._analysis(xp, q)
+        return self.compress_latents(*self._analysis_latents(self._pad(x)[0], q), q, lanes)
+
+    @torch.no_grad()
+    def compress_latents(self, y: Tensor, z: Tensor, q: int, lanes: int | None = None
+                         ) -> tuple[list[bytes], tuple[int, int]]:
+        """Code continuous, gained ``y [1,M,h,w]`` and ``z [1,N,h/64,w/64]`` (from the analysis
+        of the padded image, or refined from it): the streams :meth:`compress` returns."""
+        z_hat, _ = self.entropy_bottleneck(z, training=False)
         z_bytes = self._encode_z(z_hat, lanes or lanes_for(z_hat.numel()))
         coder = self._rounding_coder(y)
         self._entropy_model(z_hat, q, coder)
