@@ -19,18 +19,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from timing import best_time
 
 from neurocodec.entropy import rans
 from neurocodec.entropy.tables import default_scale_table, gaussian_tables, scale_indexes
-
-
-def best_time(fn, repeat: int):
-    best, out = math.inf, None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def gaussian_bits(sym: np.ndarray, scales: np.ndarray) -> float:

@@ -16,21 +16,16 @@ import time
 
 import numpy as np
 import torch
+from timing import best_time
 
 from neurocodec.entropy import rans
 from neurocodec.entropy.tables import default_scale_table, gaussian_tables, scale_indexes
 
 
 def cuda_time(fn, repeat=5):
-    fn()
+    fn()  # warm-up: compile the kernel
     torch.cuda.synchronize()
-    best = math.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t)
-    return best, out
+    return best_time(fn, repeat, sync=torch.cuda.synchronize)
 
 
 def main() -> None:

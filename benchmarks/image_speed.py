@@ -15,24 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import best_time
 
 from neurocodec.codecs.container import Container
 from neurocodec.codecs.image.io import read_image
-
-
-def best_time(fn, repeat: int):
-    best, out = math.inf, None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def time_ours(codec, img: np.ndarray, q: int, repeat: int) -> dict:

@@ -130,6 +130,17 @@ class VariableRateImageModel(nn.Module):
         y = self.g_a(x) * g
         return y, self.h_a(y) * hg
 
+    def _eval_forward(self, x: Tensor, q: Tensor) -> dict:
+        """The exact quantized pass, image by image (each may have its own quality)."""
+        outs = [self._eval_latents(*self._analysis_latents(x[i : i + 1], int(q[i])), int(q[i]))
+                for i in range(x.shape[0])]
+        return {"x_hat": torch.cat([o["x_hat"] for o in outs]),
+                "likelihoods": {k: torch.cat([o["likelihoods"][k] for o in outs])
+                                for k in ("y", "z")}}
+
+    def _eval_latents(self, y: Tensor, z: Tensor, q: int) -> dict:
+        raise NotImplementedError
+
     def _analysis(self, x: Tensor, q: int) -> tuple[Tensor, Tensor, Tensor]:
         """x ``[1,3,H,W]`` (padded) -> ``y`` (gained), ``z_hat`` and the likelihoods of ``z``."""
         y, z = self._analysis_latents(x, q)

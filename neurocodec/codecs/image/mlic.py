@@ -145,13 +145,6 @@ class MLICModel(VariableRateImageModel):
         _, y_lik = self.gaussian(y, out.scales, out.means)
         return {"x_hat": self.g_s(out.y_hat * ig), "likelihoods": {"y": y_lik, "z": z_lik}}
 
-    def _eval_forward(self, x: Tensor, q: Tensor) -> dict:
-        outs = [self._eval_latents(*self._analysis_latents(x[i : i + 1], int(q[i])), int(q[i]))
-                for i in range(x.shape[0])]
-        return {"x_hat": torch.cat([o["x_hat"] for o in outs]),
-                "likelihoods": {k: torch.cat([o["likelihoods"][k] for o in outs])
-                                for k in ("y", "z")}}
-
     def _eval_latents(self, y: Tensor, z: Tensor, q: int) -> dict:
         """The exact quantized pass from continuous ``y [1,M,h,w]`` and ``z``: what
         ``decompress(compress_latents(y, z))`` reconstructs (padded, unclamped ``x_hat``),
