@@ -17,6 +17,9 @@ from neurocodec.eval import ffmpeg as ff
 from neurocodec.eval.baselines import Baseline, Knob
 
 QPS = (22, 27, 32, 37, 42, 47)
+# libx264's 10-bit QP scale sits 12 above the 8-bit one that x265 and vvenc keep for 10-bit
+# input, so the same picture quality needs QP + 12 there.
+X264_QPS = tuple(q + 12 for q in QPS)
 
 
 def _video(name: str, codec: str, fmt: str, description: str, qualities: tuple, q_max: int,
@@ -31,8 +34,8 @@ def _video(name: str, codec: str, fmt: str, description: str, qualities: tuple, 
 
 VIDEO_BASELINES: dict[str, Callable[[], Baseline]] = {
     "x264": lambda: _video(
-        "x264", "libx264", "h264", "H.264 (libx264, preset medium, tune psnr, constant QP, "
-        "10-bit 4:2:0)", QPS, 51,
+        "x264", "libx264", "h264", "H.264 (libx264, preset medium, tune psnr, constant QP on "
+        "its 10-bit scale, 10-bit 4:2:0)", X264_QPS, 63,
         lambda q: {"qp": q, "preset": "medium", "tune": "psnr", "threads": 1}),
     "x265": lambda: _video(
         "x265", "libx265", "hevc", "HEVC (libx265, preset medium, tune psnr, constant QP, "
