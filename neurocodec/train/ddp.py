@@ -50,6 +50,9 @@ def setup(device: str = "auto") -> Dist:
 
 def teardown(d: Dist) -> None:
     if d.owns_group and dist.is_initialized():
+        # Leave together: a rank that tears gloo down while rank 0 still writes the final
+        # checkpoint can make the other side abort on a closed connection.
+        dist.barrier()
         dist.destroy_process_group()
 
 
