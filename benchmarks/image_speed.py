@@ -22,7 +22,7 @@ import torch
 from timing import best_time
 
 from neurocodec.codecs.container import Container
-from neurocodec.codecs.image.io import read_image
+from neurocodec.codecs.image.io import read_image, to_tensor, to_uint8
 
 
 def time_ours(codec, img: np.ndarray, q: int, repeat: int) -> dict:
@@ -38,7 +38,7 @@ def time_compressai(img: np.ndarray, repeat: int) -> dict:
     torch.manual_seed(0)
     net = mbt2018_mean(quality=3, pretrained=False).eval()
     net.update(force=True)
-    x = torch.tensor(img).permute(2, 0, 1)[None].float() / 255
+    x = to_tensor(img)
 
     def enc():
         with torch.no_grad():
@@ -49,7 +49,7 @@ def time_compressai(img: np.ndarray, repeat: int) -> dict:
     def dec(out):
         with torch.no_grad():
             r = net.decompress(out["strings"], out["shape"])["x_hat"]
-        return (r[..., : x.shape[2], : x.shape[3]].clamp(0, 1) * 255).round().byte()
+        return to_uint8(r[..., : x.shape[2], : x.shape[3]])
 
     e, out = best_time(enc, repeat)
     d, _ = best_time(lambda: dec(out), repeat)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from neurocodec.eval.metrics import msssim_db
+
 METHODS = ("pchip", "cubic", "akima")
 MIN_OVERLAP = 0.5  # below this the figure is flagged in reports
 
@@ -28,7 +30,7 @@ def _curve(res: dict, metric: str) -> tuple[np.ndarray, np.ndarray]:
     r = res["results"]
     rate, dist = np.asarray(r["bpp"], float), np.asarray(r[metric], float)
     if metric.startswith("ms-ssim"):
-        dist = -10 * np.log10(np.clip(1 - dist, 1e-12, None))
+        dist = msssim_db(dist)
     keep = np.isfinite(rate) & np.isfinite(dist) & (rate > 0)
     rate, dist = rate[keep], dist[keep]
     order = np.argsort(rate)

@@ -31,17 +31,25 @@ def psnr_ycbcr(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     return tuple(_psnr_from_mse(float(m), 255.0) for m in mse)
 
 
+def _yuv_weighted(y: float, cb: float, cr: float) -> float:
+    return (6 * y + cb + cr) / 8
+
+
 def psnr_yuv(a: np.ndarray, b: np.ndarray) -> float:
     """YUV-weighted PSNR ``(6·Y + Cb + Cr) / 8`` in dB."""
-    y, cb, cr = psnr_ycbcr(a, b)
-    return (6 * y + cb + cr) / 8
+    return _yuv_weighted(*psnr_ycbcr(a, b))
 
 
 def image_metrics(ref: np.ndarray, rec: np.ndarray) -> dict[str, float]:
     """Every metric the reports carry, keyed by CompressAI-style names."""
-    y, cb, cr = psnr_ycbcr(ref, rec)
-    return {"psnr-rgb": psnr(ref, rec), "psnr-y": y, "psnr-yuv": (6 * y + cb + cr) / 8,
+    planes = psnr_ycbcr(ref, rec)
+    return {"psnr-rgb": psnr(ref, rec), "psnr-y": planes[0], "psnr-yuv": _yuv_weighted(*planes),
             "ms-ssim-rgb": ms_ssim(ref, rec)}
+
+
+def msssim_db(v):
+    """MS-SSIM as CompressAI plots it, ``-10·log10(1 − MS-SSIM)`` (scalar or array)."""
+    return -10 * np.log10(np.clip(1 - np.asarray(v, float), 1e-12, None))
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from neurocodec.eval.bdrate import bd_rate
+from neurocodec.eval.metrics import msssim_db
 
 
 @dataclass
@@ -86,7 +87,7 @@ def plot(inp: ReportInput, out: Path) -> list[Path]:
                 continue
             x, y = np.asarray(r["bpp"], float), np.asarray(r[metric], float)
             if metric.startswith("ms-ssim"):
-                y = -10 * np.log10(np.clip(1 - y, 1e-12, None))
+                y = msssim_db(y)
             o = np.argsort(x)
             lw = 2.4 if name == inp.anchor else 1.4
             ax.plot(x[o], y[o], style, lw=lw, ms=3.5, label=name, color=colors[i % len(colors)])

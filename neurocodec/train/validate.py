@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from neurocodec.codecs.container import Container
+from neurocodec.codecs.image.io import to_tensor
 from neurocodec.datasets.images import list_images, load_rgb
 from neurocodec.errors import InputError
 from neurocodec.eval.metrics import ms_ssim, psnr
@@ -61,8 +61,6 @@ def validate(model: nn.Module, arch: Arch, images: list[np.ndarray],
 def _estimated_bits(model: nn.Module, img: np.ndarray, q: int) -> float:
     """Bits the likelihoods predict for ``img`` coded as the codec does (replicate-padded to
     ``model.PAD``, rounded latents)."""
-    x = torch.tensor(img).permute(2, 0, 1)[None].float() / 255.0
-    h, w = x.shape[-2:]
-    x = F.pad(x, (0, -w % model.PAD, 0, -h % model.PAD), mode="replicate")
+    x, _ = model._pad(to_tensor(img))
     out = model(x, torch.tensor([q]))
     return float(bits_per_pixel(out["likelihoods"], 1)[0])

@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 from neurocodec.codecs.container import Container
 from neurocodec.codecs.image.base import VariableRateImageModel, load_compatible
 from neurocodec.codecs.image.hyperprior import HyperpriorConfig, ScaleHyperprior
+from neurocodec.codecs.image.io import to_tensor, to_uint8
 from neurocodec.codecs.image.mlic import MLICConfig, MLICModel
 from neurocodec.codecs.image.refine import RefineConfig, refine_latents
 from neurocodec.codecs.registry import ModelInfo, weights_digest
@@ -101,7 +102,7 @@ class ImageCodec:
         h, w, _ = img.shape
         if max(h, w) > MAX_SIDE:
             raise InputError(f"image {w}x{h} is larger than {MAX_SIDE} pixels on a side")
-        x = torch.tensor(img).permute(2, 0, 1)[None].float() / 255.0
+        x = to_tensor(img)
         if refine is None or refine.steps == 0:
             streams, z_shape = self.model.compress(x, quality)
         else:
@@ -129,7 +130,7 @@ class ImageCodec:
                 or zs != [-(-h // pad), -(-w // pad)]):
             raise BitstreamError("corrupted file: inconsistent image header")
         x = self.model.decompress(c.sections, tuple(zs), q, (h, w))
-        return (x[0].permute(1, 2, 0) * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
+        return to_uint8(x)
 
 
 HyperpriorImageCodec = ImageCodec  # the name it had when it served one architecture

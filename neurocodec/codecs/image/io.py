@@ -17,6 +17,20 @@ WRITE_FORMATS = {".png": "PNG", ".ppm": "PPM", ".webp": "WEBP", ".bmp": "BMP", "
 MAX_PIXELS = 1 << 27  # 134 Mpixel
 
 
+def to_tensor(img: np.ndarray):
+    """uint8 ``[H, W, 3]`` → float ``[1, 3, H, W]`` in [0, 1]."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float() / 255.0
+
+
+def to_uint8(x) -> np.ndarray:
+    """float ``[1, 3, H, W]`` in [0, 1] → uint8 ``[H, W, 3]`` (rounded, clipped)."""
+    import torch
+
+    return (x[0].permute(1, 2, 0) * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
 def read_image(path: str | Path) -> tuple[np.ndarray, str]:
     """Returns uint8 ``[H, W, 3]`` RGB and the file's original PIL mode."""
     p = Path(path)
