@@ -2,6 +2,7 @@
 
 import json
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +12,7 @@ from neurocodec.eval.bench import BenchConfig, run_bench, write_bench_report
 
 from .conftest import DATA
 
-VTM = __import__("pathlib").Path(__file__).parent / "data" / "vtm_published_subset.json"
+VTM = Path(__file__).parent / "data" / "vtm_published_subset.json"
 
 
 class _StrictHTML(HTMLParser):
@@ -126,3 +127,26 @@ def test_unknown_medium_input_errors(tmp_path):
     with pytest.raises(InputError):
         run_bench(BenchConfig(data=str(tmp_path), codecs=("jpeg",), out=str(tmp_path / "o"),
                               workers=1, progress=False))
+
+
+def test_zoo_bd_script(tmp_path, capsys):
+    """benchmarks/zoo.py: a curve that needs 10% more bits at every PSNR is +10% against the
+    original, and a model listed as its own reference is not compared with itself."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "zoo_bench", Path(__file__).resolve().parent.parent / "benchmarks" / "zoo.py")
+    zoo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(zoo)
+    base = {"bpp": [0.2, 0.4, 0.8, 1.6], "psnr-rgb": [28.0, 31.0, 34.0, 37.0],
+            "ms-ssim-rgb": [0.9, 0.95, 0.975, 0.99]}
+    more = dict(base, bpp=[b * 1.1 for b in base["bpp"]])
+    for name, r in (("a", base), ("b", more)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"name": name, "results": r}))
+    out = tmp_path / "bd.json"
+    zoo.main(["--results", str(tmp_path), "--models", "a,b", "--refs", "a", "--json", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["codec"], r["reference"]) for r in rows] == [("b", "a")]
+    assert rows[0]["bd_rate"] == pytest.approx(10.0, abs=0.01)
+    assert rows[0]["bd_rate_msssim"] == pytest.approx(10.0, abs=0.01)
+    assert "+10.0%" in capsys.readouterr().out

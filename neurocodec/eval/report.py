@@ -34,20 +34,25 @@ PLOTS = (("psnr-rgb", "PSNR-RGB [dB]", "rd-psnr"), ("ms-ssim-rgb", "MS-SSIM [dB]
 
 
 def bd_table(inp: ReportInput) -> list[dict]:
-    """One row per (measured codec, reference): BD-rate/BD-PSNR on PSNR-RGB, BD-rate on
-    MS-SSIM, overlap and warning. References: the anchor first, then each published curve."""
+    """One row per (measured codec, reference): the anchor first, then each published curve."""
     refs = {}
     if inp.anchor and inp.anchor in inp.results:
         refs[inp.anchor] = inp.results[inp.anchor]
     refs.update({f"{k} (published)": v for k, v in inp.published.items()})
+    return bd_rows(inp.results, refs, inp.method)
+
+
+def bd_rows(results: dict[str, dict], refs: dict[str, dict], method: str = "pchip") -> list[dict]:
+    """BD-rate/BD-PSNR on PSNR-RGB, BD-rate on MS-SSIM, overlap and warning of every result
+    against every reference (a curve is not compared with itself)."""
     rows = []
     for ref_name, ref in refs.items():
-        for name, res in inp.results.items():
+        for name, res in results.items():
             if res is ref:
                 continue
-            p = bd_rate(ref, res, "psnr-rgb", inp.method)
+            p = bd_rate(ref, res, "psnr-rgb", method)
             has_ms = "ms-ssim-rgb" in ref["results"] and "ms-ssim-rgb" in res["results"]
-            m = bd_rate(ref, res, "ms-ssim-rgb", inp.method) if has_ms else None
+            m = bd_rate(ref, res, "ms-ssim-rgb", method) if has_ms else None
             rows.append({"codec": name, "reference": ref_name, "bd_rate": p["bd_rate"],
                          "bd_psnr": p["bd_psnr"], "overlap": p["overlap"],
                          "bd_rate_msssim": m["bd_rate"] if m else math.nan,
