@@ -15,8 +15,9 @@ def learned_baseline(name: str) -> Baseline:
     info = get_model_info(name)
     return Baseline(
         name=name,
-        description=(f"neurocodec {name} ({info.params} params, {info.training_hours:.2f} h CPU "
-                     f"training, weights {codec.digest}); sizes are whole .ncb files"),
+        description=(f"neurocodec {name} ({info.params} params, {info.training_hours:.2f} h of "
+                     f"training on 2 CPU cores, weights {codec.digest}); sizes are whole .ncb "
+                     "files"),
         qualities=tuple(codec.qualities), knob=None,
         encode=lambda img, q: codec.encode(img, int(q)),
         decode=lambda b, shape: codec.decode(Container.from_bytes(b)))
