@@ -79,6 +79,10 @@ def plot(inp: ReportInput, out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # Text as <text>, not glyph outlines: each report carried its own copy of the font's paths
+    # (most of an SVG's size); fixed ids and no date, so an unchanged report rewrites the same
+    # bytes.
+    svg_style = {"svg.fonttype": "none", "svg.hashsalt": "neurocodec"}
     paths = []
     for metric, label, stem in PLOTS:
         fig, ax = plt.subplots(figsize=(7.5, 5.2), dpi=110)
@@ -107,10 +111,10 @@ def plot(inp: ReportInput, out: Path) -> list[Path]:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7.5, ncol=2)
         fig.tight_layout()
-        for ext in ("png", "svg"):
-            p = out / f"{stem}.{ext}"
-            fig.savefig(p)
-            paths.append(p)
+        fig.savefig(out / f"{stem}.png")
+        with matplotlib.rc_context(svg_style):
+            fig.savefig(out / f"{stem}.svg", metadata={"Date": None})
+        paths += [out / f"{stem}.png", out / f"{stem}.svg"]
         plt.close(fig)
     return paths
 
