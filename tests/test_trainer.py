@@ -12,7 +12,9 @@ import torch
 
 from neurocodec.cli import main
 from neurocodec.codecs.image.codec import HyperpriorImageCodec
+from neurocodec.codecs.registry import get_model_info
 from neurocodec.datasets.images import CropSampler, StepBatches, load_rgb
+from neurocodec.errors import InputError
 from neurocodec.train import ddp
 from neurocodec.train.archs import model_from_checkpoint
 from neurocodec.train.losses import ms_ssim_distortion, ms_ssim_window
@@ -41,7 +43,7 @@ def _dicts(path):
 
 
 def _ckpt(path):
-    return torch.load(path, weights_only=False)
+    return torch.load(path, weights_only=True)
 
 
 @pytest.fixture
@@ -57,8 +59,8 @@ def test_resume_continues_exactly(tmp_path):
     part = tmp_path / "part"
     train(_cfg(part, stop_at=10))  # "interrupted" at step 10
     resumed = train(_cfg(part))  # picks up the step-10 checkpoint
-    a = torch.load(full, weights_only=False)["model"]
-    b = torch.load(resumed, weights_only=False)["model"]
+    a = torch.load(full, weights_only=True)["model"]
+    b = torch.load(resumed, weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     la, lb = _rows(tmp_path / "full" / "log.csv"), _rows(part / "log.csv")
     assert [r[0] for r in la] == [r[0] for r in lb]
@@ -228,3 +230,17 @@ def test_export_a_run(tmp_path, val_dir):
     img = load_rgb(VAL_IMAGE)
     codec = HyperpriorImageCodec(load_weights(path), "tiny-run", "")
     assert len(codec.encode(img, 0)) > 0
+
+
+def test_init_starts_a_fresh_run_from_weights(tmp_path, tiny_env):
+    """--init copies a model's weights into step 0; a mismatched config is a one-line error."""
+    src = tiny_env / "tiny-test.safetensors"
+    cfg = _cfg(tmp_path / "run", N=8, M=12, lmbdas=(0.01, 0.05), init="tiny-test", max_steps=1,
+               lr=1e-12, warmup_steps=0, eb_lr_mult=0.0, aux_lr=0.0)
+    st = torch.load(train(cfg), weights_only=True)["model"]
+    shipped = HyperpriorImageCodec.from_info(get_model_info("tiny-test")).model.state_dict()
+    k = "g_s.0.weight"
+    assert torch.allclose(st[k], shipped[k], atol=1e-6)  # one step at lr 1e-12 moves nothing
+    assert src.exists()
+    with pytest.raises(InputError, match="M=12"):
+        train(_cfg(tmp_path / "bad", N=8, M=16, lmbdas=(0.01, 0.05), init=str(src)))

@@ -32,7 +32,7 @@ def restore(path: Path, model: nn.Module, opt: torch.optim.Optimizer,
             aux_opt: torch.optim.Optimizer, arch: str, aux_lr: float) -> tuple[int, float]:
     """Load a checkpoint into the model and optimizers; returns ``(step, elapsed seconds)``."""
     dev = next(model.parameters()).device
-    st = torch.load(path, weights_only=False, map_location=dev)
+    st = torch.load(path, weights_only=True, map_location=dev)
     was = st.get("arch", "hyperprior")  # checkpoints from before the arch registry
     cfg = model.cfg.to_dict()
     diff = [f"{k}={st['model_cfg'].get(k)!r}" for k in cfg if st["model_cfg"].get(k) != cfg[k]]
@@ -46,6 +46,29 @@ def restore(path: Path, model: nn.Module, opt: torch.optim.Optimizer,
     for g in aux_opt.param_groups:  # the config's aux lr wins over the checkpoint's
         g["lr"] = aux_lr
     return st["step"], st["elapsed"]
+
+
+def init_from(source: str, model: nn.Module, arch: str) -> None:
+    """Copy the weights of a shipped model (by name) or a ``.safetensors`` file into a fresh
+    ``model``; the arch and every config field must match."""
+    from neurocodec.codecs.image.codec import load_weights
+    from neurocodec.codecs.registry import get_model_info
+    from neurocodec.errors import ModelError
+
+    path = Path(source)
+    try:
+        if not path.suffix == ".safetensors":
+            path = get_model_info(source).weights_path
+        src = load_weights(path)
+    except ModelError as e:
+        raise InputError(f"--init {source}: {e}") from None
+    cfg, got = model.cfg.to_dict(), src.cfg.to_dict()
+    diff = [f"{k}={got.get(k)!r} (run: {cfg[k]!r})" for k in cfg if got.get(k) != cfg[k]]
+    if src.codec_name != arch or diff:
+        what = ", ".join(diff) if src.codec_name == arch else f"arch {src.codec_name!r}"
+        raise InputError(f"--init {source}: its weights have {what}")
+    dev = next(model.parameters()).device
+    load_compatible(model, {k: v.to(dev) for k, v in src.state_dict().items()})
 
 
 def _load_opt(opt: torch.optim.Optimizer, state: dict, params: list) -> None:

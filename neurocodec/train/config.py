@@ -23,6 +23,9 @@ class TrainConfig:
     M: int = 128
     transform: str = "gdn"
     model_args: dict = field(default_factory=dict)
+    # A fresh run (no checkpoint in ``out``) starts from these weights: a shipped model's name
+    # or a .safetensors file of the same arch and config. Ignored when resuming.
+    init: str = ""
     # One λ per quality level; empty: the loss's default variable-rate set (see losses.py).
     # λ is on the loss's own scale: ~0.002-0.05 for "mse", ~2-60 for "ms-ssim".
     lmbdas: tuple[float, ...] = ()

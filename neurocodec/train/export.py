@@ -19,7 +19,7 @@ from neurocodec.train.archs import model_from_checkpoint
 
 
 def export(run_dir: Path, name: str, out_dir: Path, command: str, data: str) -> Path:
-    st = torch.load(run_dir / "checkpoint.pt", weights_only=False, map_location="cpu")
+    st = torch.load(run_dir / "checkpoint.pt", weights_only=True, map_location="cpu")
     cfg = st["model_cfg"]
     arch = st.get("arch", "hyperprior")  # checkpoints from before the arch registry
     model = model_from_checkpoint(arch, cfg)

@@ -67,6 +67,8 @@ def _train(cfg: TrainConfig, d: ddp.Dist, resume: bool) -> Path:
     step, elapsed = 0, 0.0
     if resume and ckpt.exists():
         step, elapsed = checkpoint.restore(ckpt, model, opt, aux_opt, cfg.arch, cfg.aux_lr)
+    elif cfg.init:
+        checkpoint.init_from(cfg.init, model, cfg.arch)
     net = ddp.wrap(model, d, [n for n, _ in model.named_parameters() if is_aux(n)],
                    cfg.find_unused_parameters)
     log = None
