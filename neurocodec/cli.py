@@ -12,50 +12,44 @@ from pathlib import Path
 from neurocodec.errors import InputError, NeurocodecError
 
 
+def _limits(a):
+    from neurocodec.codecs.limits import DecodeLimits
+
+    given = {k: getattr(a, k) for k in ("max_pixels", "max_frames", "max_gaussians")
+             if getattr(a, k, None) is not None}
+    return DecodeLimits(**given)
+
+
 def _encode(a) -> None:
+    from neurocodec.api import encode_item
     from neurocodec.codecs.container import write_atomic
-    from neurocodec.codecs.image.io import read_image
-    from neurocodec.codecs.registry import DEFAULT_IMAGE_MODEL, load_codec
 
     out = Path(a.output)
     if out.exists() and not a.force:
         raise NeurocodecError(f"{out}: output exists (use --force to overwrite)")
-    refine = None
+    options = {}
     if a.refine is not None:
         from neurocodec.codecs.image.refine import RefineConfig
 
         lr = {} if a.refine_lr is None else {"lr": a.refine_lr}
-        refine = RefineConfig(steps=a.refine, **lr)  # checks the values (InputError)
+        options["refine"] = RefineConfig(steps=a.refine, **lr)  # checks the values (InputError)
     elif a.refine_lr is not None:
         raise InputError("--refine-lr needs --refine STEPS")
-    img, mode = read_image(a.input)
-    codec = load_codec(a.codec or DEFAULT_IMAGE_MODEL)
     t = time.perf_counter()
-    data = codec.encode(img, a.quality, meta={"input_mode": mode}, refine=refine)
+    enc = encode_item(a.input, a.codec, a.quality, **options)
     dt = time.perf_counter() - t
-    write_atomic(out, data, force=a.force)
-    h, w, _ = img.shape
-    print(f"{a.input} -> {out}: {len(data)} bytes, {8 * len(data) / (h * w):.4f} bpp, "
-          f"{codec.name} q={a.quality}, {dt:.2f} s")
+    write_atomic(out, enc.data, force=a.force)
+    print(f"{a.input} -> {out}: {len(enc.data)} bytes, {enc.rate:.4f} {enc.medium.rate}, "
+          f"{enc.codec.name} q={enc.quality}, {dt:.2f} s")
 
 
 def _decode(a) -> None:
-    from neurocodec.codecs.container import Container, read_file
-    from neurocodec.codecs.image.io import WRITE_FORMATS, write_image
-    from neurocodec.codecs.registry import load_codec
+    from neurocodec.api import decode_item
 
-    out = Path(a.output)
-    if out.suffix.lower() not in WRITE_FORMATS:
-        raise NeurocodecError(f"{out}: unsupported output extension {out.suffix or '(none)'!r}")
-    if out.exists() and not a.force:
-        raise NeurocodecError(f"{out}: output exists (use --force to overwrite)")
-    c = Container.from_bytes(read_file(a.input))
-    codec = load_codec(c.model)
     t = time.perf_counter()
-    img = codec.decode(c)
-    dt = time.perf_counter() - t
-    write_image(out, img, force=a.force)
-    print(f"{a.input} -> {out}: {img.shape[1]}x{img.shape[0]}, {dt:.2f} s")
+    d = decode_item(a.input, output=a.output, force=a.force, limits=_limits(a))
+    print(f"{a.input} -> {a.output}: {d.medium.describe(d.item)}, {d.codec.name}, "
+          f"{time.perf_counter() - t:.2f} s")
 
 
 def _info(a) -> None:
@@ -73,16 +67,16 @@ def _info(a) -> None:
 
 
 def _zoo(a) -> None:
-    from neurocodec.codecs.registry import list_models
+    from neurocodec.codecs.registry import list_codecs
 
-    models = [m.to_json() for m in list_models()]
+    rows = [c.to_json() for c in list_codecs(a.medium)]
     if a.json:
-        print(json.dumps(models, indent=2))
+        print(json.dumps(rows, indent=2))
         return
-    for m in models:
-        print(f"{m['name']:20s} {m['medium']:6s} {m['codec']:12s} q={m['qualities'][0]}.."
-              f"{m['qualities'][-1]}  {m['params'] / 1e6:.2f}M params  "
-              f"{m['training_hours']:.1f} h training")
+    for m in rows:
+        star = "*" if m["default"] else " "
+        print(f"{star}{m['name']:20s} {m['medium']:6s} {m['codec']:12s} q={m['qualities'][0]}.."
+              f"{m['qualities'][-1]}  {m['description']}")
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -200,11 +194,13 @@ def _add_bench(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neurocodec", description="Learned compression codecs")
     sub = p.add_subparsers(dest="cmd", required=True)
-    e = sub.add_parser("encode", help="compress an image file to .ncb")
+    e = sub.add_parser("encode", help="compress a file (the medium follows its extension) to .ncb")
     e.add_argument("input")
     e.add_argument("-o", "--output", required=True)
-    e.add_argument("--codec", help="model name (see `neurocodec zoo list`)")
-    e.add_argument("-q", "--quality", type=int, default=3)
+    e.add_argument("--codec", help="codec name (see `neurocodec zoo list`; default: the "
+                                   "medium's default codec)")
+    e.add_argument("-q", "--quality", type=int,
+                   help="quality index of the codec (default: its middle quality)")
     e.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     e.add_argument("--refine", type=int, metavar="STEPS",
                    help="refine this image's latents by STEPS gradient steps on its rate–"
@@ -212,19 +208,28 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--refine-lr", type=float, metavar="LR",
                    help="learning rate of --refine (default: RefineConfig's)")
     e.set_defaults(fn=_encode)
-    d = sub.add_parser("decode", help="decompress a .ncb file")
+    d = sub.add_parser("decode", help="decompress a .ncb file (codec and medium from its header)")
     d.add_argument("input")
     d.add_argument("-o", "--output", required=True)
     d.add_argument("-f", "--force", action="store_true")
+    from neurocodec.codecs.limits import DecodeLimits
+
+    caps = DecodeLimits()
+    for flag, what, default in (("--max-pixels", "pixels per image or frame", caps.max_pixels),
+                                ("--max-frames", "frames of a clip", caps.max_frames),
+                                ("--max-gaussians", "Gaussians of a scene", caps.max_gaussians)):
+        d.add_argument(flag, type=int, metavar="N",
+                       help=f"refuse files declaring more {what} (default {default:,})")
     d.set_defaults(fn=_decode)
     i = sub.add_parser("info", help="print a .ncb file's header")
     i.add_argument("input")
     i.add_argument("--json", action="store_true")
     i.set_defaults(fn=_info)
-    z = sub.add_parser("zoo", help="shipped models")
+    z = sub.add_parser("zoo", help="registered codecs (shipped models and standalone codecs)")
     zsub = z.add_subparsers(dest="zoo_cmd", required=True)
-    zl = zsub.add_parser("list")
+    zl = zsub.add_parser("list", help="one line per codec; * marks a medium's default")
     zl.add_argument("--json", action="store_true")
+    zl.add_argument("--medium", help="only this medium's codecs")
     zl.set_defaults(fn=_zoo)
     _add_bench(sub)
     t = sub.add_parser("train", help="train a codec (options: neurocodec train image --help)",

@@ -35,6 +35,7 @@ class Container:
     shape: list[int]  # original shape, e.g. [H, W, C] for images
     meta: dict = field(default_factory=dict)
     sections: list[bytes] = field(default_factory=list)
+    medium: str = "image"
 
     def header(self) -> dict:
         return {"codec": self.codec, "model": self.model, "weights": self.weights,

@@ -26,9 +26,9 @@ def load_results(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def _curve(res: dict, metric: str) -> tuple[np.ndarray, np.ndarray]:
+def _curve(res: dict, metric: str, rate_key: str = "bpp") -> tuple[np.ndarray, np.ndarray]:
     r = res["results"]
-    rate, dist = np.asarray(r["bpp"], float), np.asarray(r[metric], float)
+    rate, dist = np.asarray(r[rate_key], float), np.asarray(r[metric], float)
     if metric.startswith("ms-ssim"):
         dist = msssim_db(dist)
     keep = np.isfinite(rate) & np.isfinite(dist) & (rate > 0)
@@ -43,7 +43,8 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> float:
     return float(max(hi - lo, 0) / span) if span > 0 else 0.0
 
 
-def bd_rate(anchor: dict, test: dict, metric: str = "psnr-rgb", method: str = "pchip") -> dict:
+def bd_rate(anchor: dict, test: dict, metric: str = "psnr-rgb", method: str = "pchip",
+            rate_key: str = "bpp") -> dict:
     """BD-rate (%) and BD-quality (dB) of ``test`` against ``anchor``.
 
     Returns ``{"bd_rate", "bd_psnr", "overlap", "warning"}``: ``overlap`` is the fraction of
@@ -55,8 +56,8 @@ def bd_rate(anchor: dict, test: dict, metric: str = "psnr-rgb", method: str = "p
 
     if method not in METHODS:
         raise ValueError(f"unknown BD interpolation {method!r} (known: {', '.join(METHODS)})")
-    ra, da = _curve(anchor, metric)
-    rt, dt = _curve(test, metric)
+    ra, da = _curve(anchor, metric, rate_key)
+    rt, dt = _curve(test, metric, rate_key)
     if min(len(ra), len(rt)) < 2:
         return {"bd_rate": math.nan, "bd_psnr": math.nan, "overlap": 0.0,
                 "warning": "fewer than 2 points"}

@@ -23,20 +23,22 @@ import numpy as np
 from neurocodec.errors import BaselineUnavailable, InputError
 from neurocodec.eval.baselines import Baseline
 from neurocodec.eval.environment import environment
-
-METRICS = ("psnr-rgb", "psnr-y", "psnr-yuv", "ms-ssim-rgb")
-COLUMNS = ("bpp", *METRICS, "encoding_time", "decoding_time")
+from neurocodec.eval.tables import MetricTable, table_for
 
 
 @dataclass(frozen=True)
 class Medium:
-    """What differs between ``bench image`` and ``bench video``."""
+    """What differs between ``bench image``, ``bench video`` (and, once it lands, ``bench
+    splat``): how items are found and loaded, how a codec name resolves, the metrics of a
+    decoded item against the original, the rate's denominator and the metric table."""
 
     name: str
     list_items: Callable[[str], list[Path]]
-    load: Callable[[Path], np.ndarray]  # → uint8 [H, W, 3] or [T, H, W, 3]
+    load: Callable[[Path], object]  # → e.g. uint8 [H, W, 3] or [T, H, W, 3]
     resolve: Callable[[str], Baseline]
-    metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]]
+    metrics: Callable[[object, object], dict[str, float]]  # keys: table.metrics
+    units: Callable[[object], int]  # pixels (x frames), Gaussians
+    table: MetricTable
 
 
 @dataclass
@@ -77,7 +79,7 @@ def _image_medium(cfg: BenchConfig) -> Medium:
     from neurocodec.eval.models import resolve_image_codec
 
     return Medium("image", list_images, lambda p: read_image(p)[0], resolve_image_codec,
-                  image_metrics)
+                  image_metrics, lambda x: int(np.prod(x.shape[:-1])), table_for("image"))
 
 
 def _video_metrics(ref: np.ndarray, rec: np.ndarray) -> dict[str, float]:
@@ -89,14 +91,22 @@ def _video_metrics(ref: np.ndarray, rec: np.ndarray) -> dict[str, float]:
 
 def _video_medium(cfg: BenchConfig) -> Medium:
     from neurocodec.datasets.video import list_clips, read_clip
-    from neurocodec.eval.video_baselines import get_video_baseline
+    from neurocodec.eval.models import resolve_video_codec
 
     return Medium("video", list_clips, partial(read_clip, frames=cfg.frames, size=cfg.size),
-                  get_video_baseline, _video_metrics)
+                  resolve_video_codec, _video_metrics, lambda x: int(np.prod(x.shape[:-1])),
+                  table_for("video"))
 
 
 MEDIA: dict[str, Callable[[BenchConfig], Medium]] = {"image": _image_medium,
                                                       "video": _video_medium}
+
+
+def bench_medium(cfg: BenchConfig) -> Medium:
+    if cfg.medium not in MEDIA:
+        raise InputError(f"cannot benchmark medium {cfg.medium!r} "
+                         f"(known: {', '.join(sorted(MEDIA))})")
+    return MEDIA[cfg.medium](cfg)
 
 
 # --- one point, in a worker --------------------------------------------------------------
@@ -109,7 +119,7 @@ def _init_worker(cfg: BenchConfig, threads: int) -> None:
 
     torch.set_num_threads(threads)
     _WORKER.clear()
-    _WORKER["medium"] = MEDIA[cfg.medium](cfg)
+    _WORKER["medium"] = bench_medium(cfg)
 
 
 def _cached(kind: str, key, make):
@@ -134,9 +144,8 @@ def run_point(codec: str, spec: tuple[str, float], item: str) -> dict:
     t1 = time.perf_counter()
     rec = b.decode(data, x.shape[:-1])
     t2 = time.perf_counter()
-    pixels = int(np.prod(x.shape[:-1]))
     return {"item": Path(item).name, "spec": list(spec), "knob": knob, "bytes": len(data),
-            "bpp": 8.0 * len(data) / pixels, **medium.metrics(x, rec),
+            medium.table.rate: 8.0 * len(data) / medium.units(x), **medium.metrics(x, rec),
             "encoding_time": t1 - t0, "decoding_time": t2 - t1}
 
 
@@ -165,15 +174,15 @@ def _load_cache(path: Path, fingerprint: str) -> dict[str, dict]:
     return rows
 
 
-def aggregate(name: str, b: Baseline, points: list[dict]) -> dict:
+def aggregate(name: str, b: Baseline, points: list[dict], table: MetricTable) -> dict:
     """CompressAI-schema results: per-quality means over items, sorted by rate."""
     groups: dict[tuple, list[dict]] = {}
     for p in points:
         groups.setdefault(tuple(p["spec"]), []).append(p)
-    cols: dict[str, list[float]] = {k: [] for k in COLUMNS}
-    specs = sorted(groups, key=lambda s: np.mean([p["bpp"] for p in groups[s]]))
+    cols: dict[str, list[float]] = {k: [] for k in table.columns}
+    specs = sorted(groups, key=lambda s: np.mean([p[table.rate] for p in groups[s]]))
     for s in specs:
-        for k in COLUMNS:
+        for k in table.columns:
             cols[k].append(float(np.mean([p[k] for p in groups[s]])))
     return {"name": name, "description": b.description, "results": cols,
             "qualities": [s[1] if s[0] == "q" else f"{s[1]} bpp" for s in specs],
@@ -186,7 +195,7 @@ def run_bench(cfg: BenchConfig) -> BenchRun:
     from tqdm import tqdm
 
     start = time.perf_counter()
-    medium = MEDIA[cfg.medium](cfg)
+    medium = bench_medium(cfg)
     items = [str(p) for p in medium.list_items(cfg.data)][: cfg.limit or None]
     if not items:
         raise InputError(f"{cfg.data}: nothing to benchmark (no {cfg.medium} files)")
@@ -224,8 +233,9 @@ def run_bench(cfg: BenchConfig) -> BenchRun:
         with open(out / "cache" / f"{name}.jsonl", "a") as f:
             f.write(json.dumps({"key": k, "fingerprint": codecs[name].description,
                                 "point": point}) + "\n")
-        bar.set_postfix_str(f"{name} {spec[0]}={spec[1]}: {point['bpp']:.3f} bpp "
-                            f"{point['psnr-rgb']:.2f} dB")
+        t = medium.table
+        bar.set_postfix_str(f"{name} {spec[0]}={spec[1]}: {point[t.rate]:.3f} {t.rate} "
+                            f"{point[t.primary.key]:.2f} {t.primary.key}")
         bar.update()
 
     try:
@@ -246,7 +256,7 @@ def run_bench(cfg: BenchConfig) -> BenchRun:
 
     for name, b in codecs.items():
         keys = {_key(name, s, i) for s in _specs(b, cfg) for i in items}
-        res = aggregate(name, b, [p for k, p in done[name].items() if k in keys])
+        res = aggregate(name, b, [p for k, p in done[name].items() if k in keys], medium.table)
         (out / f"{name}.json").write_text(json.dumps(res, indent=1))
         run.results[name] = res
     run.seconds = time.perf_counter() - start
@@ -282,6 +292,7 @@ def write_bench_report(run: BenchRun) -> dict[str, Path]:
     title = cfg.title or f"neurocodec {cfg.medium} benchmark: {Path(cfg.data).name}"
     inp = ReportInput(
         title=title, results=run.results, published=_published(cfg.extra),
+        table=table_for(cfg.medium),
         anchor=cfg.anchor, method=cfg.bd_method, unavailable=run.unavailable,
         meta={"data": cfg.data, "items": len(run.items), "points": run.points,
               "cached": run.cached, "seconds": sum(r["seconds"] for r in runs),

@@ -1,7 +1,10 @@
-"""Our shipped image models seen through the baselines' interface, so the runner treats
-learned and classical codecs alike. Sizes are whole ``.ncb`` containers."""
+"""Registered codecs (shipped models, standalone codecs) seen through the baselines'
+interface, so the runner treats learned and classical codecs of any medium alike. Sizes are
+whole ``.ncb`` containers."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from neurocodec.errors import InputError
 from neurocodec.eval.baselines import ALIASES, BASELINES, Baseline, get_baseline
@@ -9,30 +12,45 @@ from neurocodec.eval.baselines import ALIASES, BASELINES, Baseline, get_baseline
 
 def learned_baseline(name: str) -> Baseline:
     from neurocodec.codecs.container import Container
-    from neurocodec.codecs.registry import get_model_info, load_codec
+    from neurocodec.codecs.registry import get_entry
 
-    codec = load_codec(name)
-    info = get_model_info(name)
+    entry = get_entry(name)
+    codec = entry.load()
+    if entry.info is not None:
+        what = (f"{entry.info.params} params, {entry.info.training_hours:.2f} h of training on "
+                f"2 CPU cores, weights {codec.digest}")
+    else:
+        what = f"{entry.description}, config {codec.digest}"
     return Baseline(
-        name=name,
-        description=(f"neurocodec {name} ({info.params} params, {info.training_hours:.2f} h of "
-                     f"training on 2 CPU cores, weights {codec.digest}); sizes are whole .ncb "
-                     "files"),
+        name=name, description=f"neurocodec {name} ({what}); sizes are whole .ncb files",
         qualities=tuple(codec.qualities), knob=None,
-        encode=lambda img, q: codec.encode(img, int(q)),
+        encode=lambda item, q: codec.encode(item, int(q)),
         decode=lambda b, shape: codec.decode(Container.from_bytes(b)))
 
 
-def resolve_image_codec(name: str) -> Baseline:
-    """A classical baseline (or alias) by name, else a shipped model by exact name or by the
-    unique model whose name starts with ``name`` (``hyperprior`` → ``hyperprior-vr``)."""
-    from neurocodec.codecs.registry import list_models
+def resolve_codec(name: str, medium: str, classical: dict[str, Callable[[], Baseline]],
+                  get_classical: Callable[[str], Baseline], aliases: dict | None = None
+                  ) -> Baseline:
+    """A classical baseline of ``medium`` (or alias) by name, else a registered codec of that
+    medium by exact name or by the unique name starting with ``name`` (``hyperprior`` →
+    ``hyperprior-vr``)."""
+    from neurocodec.codecs.registry import list_codecs
 
-    if name in BASELINES or name in ALIASES:
-        return get_baseline(name)
-    models = [m.name for m in list_models() if m.medium == "image"]
-    matches = [m for m in models if m == name] or [m for m in models if m.startswith(name)]
+    if name in classical or name in (aliases or {}):
+        return get_classical(name)
+    ours = [c.name for c in list_codecs(medium)]
+    matches = [m for m in ours if m == name] or [m for m in ours if m.startswith(name)]
     if len(matches) != 1:
-        known = ", ".join([*BASELINES, *models])
-        raise InputError(f"unknown or ambiguous image codec {name!r} (known: {known})")
+        known = ", ".join([*classical, *ours])
+        raise InputError(f"unknown or ambiguous {medium} codec {name!r} (known: {known})")
     return learned_baseline(matches[0])
+
+
+def resolve_image_codec(name: str) -> Baseline:
+    return resolve_codec(name, "image", BASELINES, get_baseline, ALIASES)
+
+
+def resolve_video_codec(name: str) -> Baseline:
+    from neurocodec.eval.video_baselines import VIDEO_BASELINES, get_video_baseline
+
+    return resolve_codec(name, "video", VIDEO_BASELINES, get_video_baseline)

@@ -16,6 +16,7 @@ import numpy as np
 
 from neurocodec.eval.bdrate import bd_rate
 from neurocodec.eval.metrics import msssim_db
+from neurocodec.eval.tables import IMAGE_TABLE, MetricTable
 
 
 @dataclass
@@ -27,10 +28,7 @@ class ReportInput:
     method: str = "pchip"
     unavailable: dict[str, str] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)  # dataset, items, seconds, workers, environment…
-
-
-MAX_PLOT_BPP = 3.0
-PLOTS = (("psnr-rgb", "PSNR-RGB [dB]", "rd-psnr"), ("ms-ssim-rgb", "MS-SSIM [dB]", "rd-msssim"))
+    table: MetricTable = IMAGE_TABLE  # the medium's rate and quality columns
 
 
 def bd_table(inp: ReportInput) -> list[dict]:
@@ -39,20 +37,24 @@ def bd_table(inp: ReportInput) -> list[dict]:
     if inp.anchor and inp.anchor in inp.results:
         refs[inp.anchor] = inp.results[inp.anchor]
     refs.update({f"{k} (published)": v for k, v in inp.published.items()})
-    return bd_rows(inp.results, refs, inp.method)
+    return bd_rows(inp.results, refs, inp.method, inp.table)
 
 
-def bd_rows(results: dict[str, dict], refs: dict[str, dict], method: str = "pchip") -> list[dict]:
-    """BD-rate/BD-PSNR on PSNR-RGB, BD-rate on MS-SSIM, overlap and warning of every result
-    against every reference (a curve is not compared with itself)."""
+def bd_rows(results: dict[str, dict], refs: dict[str, dict], method: str = "pchip",
+            table: MetricTable = IMAGE_TABLE) -> list[dict]:
+    """BD-rate/BD-quality on the table's primary metric (PSNR-RGB for images), BD-rate on its
+    secondary one (MS-SSIM), overlap and warning of every result against every reference (a
+    curve is not compared with itself). The keys keep their image names (``bd_psnr``,
+    ``bd_rate_msssim``) for every medium."""
     rows = []
+    sec = table.secondary.key if table.secondary else None
     for ref_name, ref in refs.items():
         for name, res in results.items():
             if res is ref:
                 continue
-            p = bd_rate(ref, res, "psnr-rgb", method)
-            has_ms = "ms-ssim-rgb" in ref["results"] and "ms-ssim-rgb" in res["results"]
-            m = bd_rate(ref, res, "ms-ssim-rgb", method) if has_ms else None
+            p = bd_rate(ref, res, table.primary.key, method, table.rate)
+            has_ms = sec is not None and sec in ref["results"] and sec in res["results"]
+            m = bd_rate(ref, res, sec, method, table.rate) if has_ms else None
             rows.append({"codec": name, "reference": ref_name, "bd_rate": p["bd_rate"],
                          "bd_psnr": p["bd_psnr"], "overlap": p["overlap"],
                          "bd_rate_msssim": m["bd_rate"] if m else math.nan,
@@ -62,10 +64,11 @@ def bd_rows(results: dict[str, dict], refs: dict[str, dict], method: str = "pchi
 
 def speed_table(inp: ReportInput) -> list[dict]:
     rows = []
+    k = inp.table.rate
     for name, res in inp.results.items():
         r = res["results"]
-        rows.append({"codec": name, "points": len(r["bpp"]),
-                     "bpp": f"{min(r['bpp']):.3f}–{max(r['bpp']):.3f}",
+        rows.append({"codec": name, "points": len(r[k]),
+                     "bpp": f"{min(r[k]):.3f}–{max(r[k]):.3f}",
                      "encode_s": float(np.mean(r["encoding_time"])),
                      "decode_s": float(np.mean(r["decoding_time"])),
                      "description": res.get("description", "")})
@@ -73,7 +76,8 @@ def speed_table(inp: ReportInput) -> list[dict]:
 
 
 def plot(inp: ReportInput, out: Path) -> list[Path]:
-    """RD curves as ``rd-psnr.{png,svg}`` and ``rd-msssim.{png,svg}``; returns the paths."""
+    """RD curves of the table's metrics, e.g. ``rd-psnr.{png,svg}`` and
+    ``rd-msssim.{png,svg}``; returns the paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -84,7 +88,8 @@ def plot(inp: ReportInput, out: Path) -> list[Path]:
     # bytes.
     svg_style = {"svg.fonttype": "none", "svg.hashsalt": "neurocodec"}
     paths = []
-    for metric, label, stem in PLOTS:
+    t = inp.table
+    for metric, label, stem in ((m.key, m.label, m.stem) for m in t.plots):
         fig, ax = plt.subplots(figsize=(7.5, 5.2), dpi=110)
         curves = ([(n, r, "-o") for n, r in inp.results.items()]
                   + [(f"{n} (published)", r, "--") for n, r in inp.published.items()])
@@ -94,18 +99,18 @@ def plot(inp: ReportInput, out: Path) -> list[Path]:
             r = res["results"]
             if metric not in r:
                 continue
-            x, y = np.asarray(r["bpp"], float), np.asarray(r[metric], float)
+            x, y = np.asarray(r[t.rate], float), np.asarray(r[metric], float)
             if metric.startswith("ms-ssim"):
                 y = msssim_db(y)
             o = np.argsort(x)
             lw = 2.4 if name == inp.anchor else 1.4
             ax.plot(x[o], y[o], style, lw=lw, ms=3.5, label=name, color=colors[i % len(colors)])
             top = max(top, float(x.max()))
-        if top > MAX_PLOT_BPP:  # a few very high-rate points would squash every curve
-            ax.set_xlim(0, MAX_PLOT_BPP)
-            ax.text(0.99, 0.01, f"x axis clipped at {MAX_PLOT_BPP} bpp", transform=ax.transAxes,
-                    ha="right", va="bottom", fontsize=7, color="#666")
-        ax.set_xlabel("bits per pixel")
+        if top > t.max_plot_rate:  # a few very high-rate points would squash every curve
+            ax.set_xlim(0, t.max_plot_rate)
+            ax.text(0.99, 0.01, f"x axis clipped at {t.max_plot_rate} {t.rate}",
+                    transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="#666")
+        ax.set_xlabel(t.rate_label)
         ax.set_ylabel(label)
         ax.set_title(f"{inp.title}: {label}")
         ax.grid(alpha=0.3)
@@ -130,8 +135,17 @@ def _bd_cells(r: dict) -> list[str]:
             f"{r['overlap']:.2f}"]
 
 
-BD_HEAD = ["codec", "reference", "BD-rate (PSNR-RGB)", "BD-PSNR", "BD-rate (MS-SSIM)", "overlap"]
-SPEED_HEAD = ["codec", "points", "bpp range", "encode s/item", "decode s/item"]
+def _name(m) -> str:
+    return m.label.split(" [")[0] if m else "n/a"
+
+
+def bd_head(t: MetricTable) -> list[str]:
+    return ["codec", "reference", f"BD-rate ({_name(t.primary)})", f"BD-{_name(t.primary)}",
+            f"BD-rate ({_name(t.secondary)})", "overlap"]
+
+
+def speed_head(t: MetricTable) -> list[str]:
+    return ["codec", "points", f"{t.rate} range", "encode s/item", "decode s/item"]
 
 
 def _speed_cells(r: dict) -> list[str]:
@@ -158,17 +172,19 @@ def markdown(inp: ReportInput, bd: list[dict], speed: list[dict]) -> str:
                          + ["| " + " | ".join(r) + " |" for r in rows])
 
     out = [f"# {inp.title}", "", *[f"{s}  " for s in _summary_lines(inp)], "",
-           "## BD-rate", "", table(BD_HEAD, [_bd_cells(r) for r in bd]), ""]
+           "## BD-rate", "", table(bd_head(inp.table), [_bd_cells(r) for r in bd]), ""]
     warned = [r for r in bd if r["warning"]]
     if warned:
         out += ["† " + "; ".join(sorted({f"{r['codec']} vs {r['reference']}: {r['warning']}"
                                          for r in warned})), ""]
-    out += ["## Speed and range", "", table(SPEED_HEAD, [_speed_cells(r) for r in speed]), ""]
+    out += ["## Speed and range", "", table(speed_head(inp.table),
+                                            [_speed_cells(r) for r in speed]), ""]
     if inp.unavailable:
         out += ["## Unavailable", ""] + [f"- **{k}**: unavailable — {v}"
                                          for k, v in inp.unavailable.items()] + [""]
-    out += ["## Rate–distortion", "", "![PSNR](rd-psnr.svg)", "", "![MS-SSIM](rd-msssim.svg)", "",
-            "## Codecs", ""] + [f"- **{r['codec']}**: {r['description']}" for r in speed]
+    out += ["## Rate–distortion", ""]
+    out += [line for m in inp.table.plots for line in (f"![{_name(m)}]({m.stem}.svg)", "")]
+    out += ["## Codecs", ""] + [f"- **{r['codec']}**: {r['description']}" for r in speed]
     out += [f"- **{k}** (published): {v.get('description', '')}" for k, v in inp.published.items()]
     return "\n".join(out) + "\n"
 
@@ -182,10 +198,10 @@ def html_report(inp: ReportInput, bd: list[dict], speed: list[dict], out: Path) 
         return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
 
     svgs = []
-    for _, label, stem in PLOTS:
-        svg = (out / f"{stem}.svg").read_text()
-        svgs.append(f'<figure>{svg[svg.index("<svg"):]}<figcaption>{e(label)} vs bpp'
-                    "</figcaption></figure>")
+    for m in inp.table.plots:
+        svg = (out / f"{m.stem}.svg").read_text()
+        svgs.append(f'<figure>{svg[svg.index("<svg"):]}<figcaption>{e(m.label)} vs '
+                    f"{e(inp.table.rate)}</figcaption></figure>")
     warned = sorted({f"{r['codec']} vs {r['reference']}: {r['warning']}" for r in bd
                      if r["warning"]})
     parts = [
@@ -199,9 +215,9 @@ def html_report(inp: ReportInput, bd: list[dict], speed: list[dict], out: Path) 
         ".warn{color:#a15c00}", "</style></head><body>",
         f"<h1>{e(inp.title)}</h1>",
         *[f"<p>{e(s)}</p>" for s in _summary_lines(inp)],
-        "<h2>BD-rate</h2>", table(BD_HEAD, [_bd_cells(r) for r in bd]),
+        "<h2>BD-rate</h2>", table(bd_head(inp.table), [_bd_cells(r) for r in bd]),
         *[f'<p class="warn">† {e(w)}</p>' for w in warned],
-        "<h2>Speed and range</h2>", table(SPEED_HEAD, [_speed_cells(r) for r in speed]),
+        "<h2>Speed and range</h2>", table(speed_head(inp.table), [_speed_cells(r) for r in speed]),
     ]
     if inp.unavailable:
         parts += ["<h2>Unavailable</h2><ul>"] + [

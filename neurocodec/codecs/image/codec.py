@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from neurocodec.codecs.base import Codec, reject_options
 from neurocodec.codecs.container import Container
 from neurocodec.codecs.image.base import VariableRateImageModel, load_compatible
 from neurocodec.codecs.image.hyperprior import HyperpriorConfig, ScaleHyperprior
@@ -72,11 +73,14 @@ def load_weights(path) -> VariableRateImageModel:
     return model.eval()
 
 
-class ImageCodec:
+class ImageCodec(Codec):
     """Encode/decode whole images with a variable-rate image model (any of :data:`ARCHS`)."""
+
+    medium = "image"
 
     def __init__(self, model: VariableRateImageModel, name: str, digest: str):
         self.model, self.name, self.digest = model, name, digest
+        self.family = model.codec_name
 
     @property
     def codec_name(self) -> str:
@@ -91,12 +95,12 @@ class ImageCodec:
         return list(range(self.model.num_qualities))
 
     def encode(self, img: np.ndarray, quality: int, meta: dict | None = None,
-               refine: RefineConfig | None = None) -> bytes:
+               refine: RefineConfig | None = None, **options) -> bytes:
         """img: uint8 ``[H, W, 3]``. ``refine``: optimise this image's latents before coding
-        them (:mod:`neurocodec.codecs.image.refine`); the file decodes as any other."""
-        if quality not in self.qualities:
-            raise InputError(f"quality {quality} not available for {self.name} "
-                             f"(valid: {self.qualities[0]}..{self.qualities[-1]})")
+        them (:mod:`neurocodec.codecs.image.refine`); the file decodes as any other.
+        ``meta``: extra header fields (the reader's, e.g. ``input_mode``)."""
+        reject_options(self, options)
+        self.check_quality(quality)
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
             raise InputError("image must be uint8 H x W x 3")
         h, w, _ = img.shape
@@ -114,13 +118,9 @@ class ImageCodec:
                       sections=streams)
         return c.to_bytes()
 
-    def decode(self, c: Container) -> np.ndarray:
+    def decode(self, c: Container, limits=None) -> np.ndarray:
         """Returns uint8 ``[H, W, 3]``."""
-        if c.codec != self.codec_name or c.model != self.name:
-            raise BitstreamError(f"file was made by {c.codec}/{c.model}, not {self.codec_name}/{self.name}")
-        if c.weights != self.digest:
-            raise BitstreamError(f"file was encoded with weights {c.weights}, but {self.name} "
-                                 f"has weights {self.digest}: wrong or updated model")
+        self.check_container(c)
         h, w, ch = c.shape if len(c.shape) == 3 else (0, 0, 0)
         q = c.meta.get("quality")
         zs = c.meta.get("z_shape")

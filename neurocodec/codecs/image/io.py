@@ -21,7 +21,8 @@ def to_tensor(img: np.ndarray):
     """uint8 ``[H, W, 3]`` → float ``[1, 3, H, W]`` in [0, 1]."""
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float() / 255.0
+    # A copy: arrays from PIL are read-only, which torch warns about (and would not be safe).
+    return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
 
 
 def to_uint8(x) -> np.ndarray:
