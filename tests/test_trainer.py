@@ -26,7 +26,7 @@ VAL_IMAGE = DATA / "kodim19_crop75x53.png"
 
 
 def _cfg(out, stop_at=0, **kw) -> TrainConfig:
-    base = dict(data=str(DATA), out=str(out), N=8, M=12, crop=64, batch=2, max_steps=20,
+    base = dict(data=str(DATA), out=str(out), N=8, M=12, transform="gdn", crop=64, batch=2, max_steps=20,
                 stop_at=stop_at, warmup_steps=2, ckpt_every=4, threads=1, progress="off",
                 tensorboard=False)
     return TrainConfig(**{**base, **kw})

@@ -22,7 +22,7 @@ import importlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -69,7 +69,7 @@ class CodecEntry:
     family: str
     qualities: list[int]
     load: Callable[[], Codec] = field(compare=False, repr=False)
-    default: bool = False  # the medium's default codec
+    default: bool = False  # the medium's default codec (set by list_codecs)
     info: ModelInfo | None = None
     description: str = ""
 
@@ -217,7 +217,8 @@ def list_codecs(medium: str | None = None) -> list[CodecEntry]:
     _ensure_plugins()
     rows = [_model_entry(i) for i in list_models()]
     names = {r.name for r in rows}
-    rows += [c for c in _CODECS.values() if c.name not in names]
+    rows += [replace(c, default=_DEFAULTS.get(c.medium) == c.name) for c in _CODECS.values()
+             if c.name not in names]
     return [r for r in rows if medium is None or r.medium == medium]
 
 

@@ -25,6 +25,7 @@ from neurocodec.codecs.image.codec import ImageCodec
 from neurocodec.errors import InputError
 from neurocodec.train.config import TrainConfig
 from neurocodec.train.losses import default_lmbdas
+from neurocodec.transforms.blockdct import COEFFS
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,11 @@ def model_config(cfg: TrainConfig):
     arch = get_arch(cfg.arch)
     names = {f.name for f in fields(arch.config)}
     kw = {k: getattr(cfg, k) for k in ("N", "M", "transform") if k in names}
+    if kw.get("M") == 0:  # the dct transform's fixed width, else the arch's default
+        if kw.get("transform") == "dct":
+            kw["M"] = COEFFS
+        else:
+            del kw["M"]
     lmbdas = cfg.lmbdas or default_lmbdas(cfg.loss)
     if lmbdas:
         kw["lmbdas"] = tuple(lmbdas)
@@ -59,7 +65,10 @@ def model_config(cfg: TrainConfig):
 
 
 def build_model(cfg: TrainConfig) -> nn.Module:
-    return get_arch(cfg.arch).model(model_config(cfg))
+    try:
+        return get_arch(cfg.arch).model(model_config(cfg))
+    except ValueError as e:  # an impossible shape (e.g. --transform dct --M 128)
+        raise InputError(f"{cfg.arch}: {e}") from None
 
 
 def model_from_checkpoint(arch: str, model_cfg: dict) -> nn.Module:

@@ -10,21 +10,14 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from neurocodec.codecs.rd import bits_per_pixel, mse_distortion
+
+__all__ = ["DISTORTIONS", "bits_per_pixel", "default_lmbdas", "mse_distortion", "rd_loss"]
+
 # CompressAI's MS-SSIM λs for its first six quality levels (bmshj2018/mbt2018 "ms-ssim").
 # The MSE default lives with the model (HyperpriorConfig.lmbdas) and applies when unset.
 MS_SSIM_LMBDAS = (2.40, 4.58, 8.73, 16.64, 31.73, 60.50)
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-
-
-def bits_per_pixel(likelihoods: dict[str, Tensor], num_pixels: int) -> Tensor:
-    """Estimated rate ``[B]`` from likelihood tensors ``[B, ...]`` of every coded latent."""
-    bits = sum((-torch.log2(v)).flatten(1).sum(1) for v in likelihoods.values())
-    return bits / num_pixels
-
-
-def mse_distortion(x_hat: Tensor, x: Tensor) -> Tensor:
-    """``255² · MSE`` per image ``[B]``, for ``[B,3,H,W]`` tensors in [0,1]: λ in 8-bit units."""
-    return 255**2 * (x_hat - x).pow(2).flatten(1).mean(1)
 
 
 def ms_ssim_window(side: int) -> tuple[int, tuple[float, ...]]:

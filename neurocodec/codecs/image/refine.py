@@ -29,8 +29,8 @@ import torch
 from torch import Tensor
 
 from neurocodec.codecs.image.base import Relaxation, VariableRateImageModel
+from neurocodec.codecs.rd import bits_per_pixel, mse_distortion
 from neurocodec.errors import InputError, ModelError
-from neurocodec.train.losses import bits_per_pixel, mse_distortion
 
 __all__ = ["RefineConfig", "RefineResult", "refine_latents", "sga_relaxation"]
 
