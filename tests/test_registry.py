@@ -172,3 +172,17 @@ def test_single_rate_model_encodes_without_a_quality(tmp_path, capsys, monkeypat
     rc, out, err = run(capsys, "encode", DATA / "kodim19_crop75x53.png", "-o",
                        tmp_path / "a.ncb", "--codec", "one")
     assert rc == 0 and "q=0" in out, err
+
+
+def test_layering_without_cycles():
+    """The CPU coder does not load the kernels; encoding an image does not load the trainer."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import neurocodec.entropy.rans, neurocodec.api as a; "
+            "import numpy as np; a.encode(np.zeros((40, 40, 3), np.uint8), quality=0); "
+            "bad = [m for m in sys.modules if m.startswith(('neurocodec.train', "
+            "'neurocodec.kernels'))]; assert not bad, bad")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-1500:]

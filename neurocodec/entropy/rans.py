@@ -7,7 +7,6 @@ segment of the stream, so a GPU can give one thread to each lane.
 
 from __future__ import annotations
 
-import os
 import struct
 
 import numba as nb
@@ -162,27 +161,10 @@ def _as_numpy(x):
     return x.detach().cpu().numpy() if hasattr(x, "detach") else x
 
 
-KERNEL_ENV = "NEUROCODEC_RANS_KERNEL"
-
-
-def kernel_forced() -> bool:
-    """True when ``NEUROCODEC_RANS_KERNEL=1``: tensors take the Triton path even on the CPU
-    (with ``TRITON_INTERPRET=1``), which is how the tests exercise the GPU code path."""
-    return os.environ.get(KERNEL_ENV) == "1"
-
-
-def _gpu(x, device) -> bool:
-    if kernel_forced() and hasattr(x, "device"):
-        return True
-    if device is not None:
-        return str(device).startswith("cuda")
-    return getattr(getattr(x, "device", None), "type", "cpu") == "cuda"
-
-
-def encode(symbols, indexes, tables: CdfTables, lanes: int = 32, device=None) -> bytes:
+def encode(symbols, indexes, tables: CdfTables, lanes: int = 32) -> bytes:
     """Encode int32 values with per-symbol tables into one interleaved rANS stream.
 
-    CUDA tensors (or ``device="cuda"``) take the Triton kernel, which writes the same bytes.
+    CPU only; :mod:`neurocodec.entropy.dispatch` sends CUDA tensors to the kernel instead.
 
     Args:
         symbols: int32 ``[N]`` values (any int32; values outside a table's support are escaped).
@@ -190,13 +172,6 @@ def encode(symbols, indexes, tables: CdfTables, lanes: int = 32, device=None) ->
         tables: the CDF tables.
         lanes: number of interleaved lanes (1..4096).
     """
-    if _gpu(symbols, device):
-        import torch
-
-        from neurocodec.kernels import rans_triton
-
-        return rans_triton.encode(torch.as_tensor(symbols, device=device),
-                                  torch.as_tensor(indexes, device=device), tables, lanes)
     symbols = np.ascontiguousarray(_as_numpy(symbols)).ravel()
     if symbols.dtype != np.int32:
         if symbols.dtype.kind not in "iu" or (symbols.size and (
@@ -259,21 +234,13 @@ def parse_header(data: bytes) -> tuple[int, int, int, np.ndarray]:
     return precision, lanes, n, counts
 
 
-def decode(data: bytes, indexes, tables: CdfTables, device=None):
-    """Decode a stream made by :func:`encode` with the same indexes and tables.
-
-    With CUDA ``indexes`` (or ``device="cuda"``) the Triton kernel decodes and a CUDA int32
-    tensor is returned; otherwise a numpy array.
+def decode(data: bytes, indexes, tables: CdfTables):
+    """Decode a stream made by :func:`encode` with the same indexes and tables (CPU; see
+    :mod:`neurocodec.entropy.dispatch` for the kernel).
 
     Returns int32 ``[N]``. Raises :class:`BitstreamError` on a truncated, corrupted or
     mismatched stream; memory use is bounded by the stream's size and ``len(indexes)``.
     """
-    if _gpu(indexes, device):
-        import torch
-
-        from neurocodec.kernels import rans_triton
-
-        return rans_triton.decode(data, torch.as_tensor(indexes, device=device), tables)
     data = bytes(data)
     indexes = _check_indexes(indexes, tables)
     lanes, counts = check_stream(data, indexes.size, tables)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from neurocodec.entropy import rans
+from neurocodec.entropy import dispatch
 from neurocodec.entropy.models import FactorizedPrior, GaussianConditional
 from neurocodec.entropy.tables import CdfTables, default_scale_table, gaussian_tables, pmf_tables
 
@@ -194,7 +194,7 @@ class VariableRateImageModel(nn.Module):
         if self.z_tables is None:
             raise RuntimeError("z tables missing: call build_z_tables() or load shipped weights")
         z_sym = torch.round(z_hat - self._z_medians()).to(torch.int32).cpu().numpy()
-        return rans.encode(z_sym.ravel(), channel_index(z_sym.shape), self.z_tables, lanes=lanes)
+        return dispatch.encode(z_sym.ravel(), channel_index(z_sym.shape), self.z_tables, lanes=lanes)
 
     def _decode_z(self, data: bytes, z_shape: tuple[int, int], kernel: bool = False) -> Tensor:
         """Inverse of :meth:`_encode_z`: ``z_hat [1,N,h,w]`` on the model's device. ``kernel``:
@@ -204,5 +204,5 @@ class VariableRateImageModel(nn.Module):
         zi = channel_index(zs)
         if kernel:
             zi = torch.from_numpy(zi.copy()).to(dev)
-        z_sym = torch.as_tensor(rans.decode(data, zi, self.z_tables), device=dev)
+        z_sym = torch.as_tensor(dispatch.decode(data, zi, self.z_tables), device=dev)
         return z_sym.reshape(zs).float() + self._z_medians()

@@ -39,7 +39,7 @@ from neurocodec.codecs.image.base import (
     ste_round,
 )
 from neurocodec.determinism import single_thread
-from neurocodec.entropy import rans
+from neurocodec.entropy import dispatch
 from neurocodec.entropy.tables import scale_indexes
 from neurocodec.transforms.blockdct import COEFFS, DctAnalysis, DctSynthesis
 from neurocodec.transforms.gdn import GDN
@@ -170,7 +170,7 @@ class ScaleHyperprior(VariableRateImageModel):
         z_bytes = self._encode_z(z_hat, lanes)
         means, _, idx = self._hyper_synthesis(z_hat, q)
         y_sym = torch.round(y.detach().cpu().double() - means).to(torch.int32).numpy()
-        y_bytes = rans.encode(y_sym.ravel(), idx.ravel(), self.y_tables, lanes=lanes)
+        y_bytes = dispatch.encode(y_sym.ravel(), idx.ravel(), self.y_tables, lanes=lanes)
         return [z_bytes, y_bytes], tuple(z_hat.shape[-2:])
 
     @torch.no_grad()
@@ -181,11 +181,11 @@ class ScaleHyperprior(VariableRateImageModel):
         On a CUDA model the rANS decode runs in the Triton kernel and the symbols stay on the
         device; the hyper-synthesis that picks the tables stays on the CPU in float64."""
         dev = next(self.parameters()).device
-        kernel = dev.type == "cuda" or rans.kernel_forced()
+        kernel = dev.type == "cuda" or dispatch.kernel_forced()
         z_hat = self._decode_z(streams[0], z_shape, kernel)
         means, _, idx = self._hyper_synthesis(z_hat, q)
         idx = torch.from_numpy(idx.ravel()).to(dev) if kernel else idx.ravel()
-        y_sym = torch.as_tensor(rans.decode(streams[1], idx, self.y_tables), device=dev)
+        y_sym = torch.as_tensor(dispatch.decode(streams[1], idx, self.y_tables), device=dev)
         y_hat = (y_sym.reshape(means.shape).double() + means.to(dev)).float()
         h, w = out_hw
         return self._synthesis(y_hat, q).clamp(0, 1)[..., :h, :w]

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from neurocodec.codecs.image.base import ste_round
-from neurocodec.entropy import rans
+from neurocodec.entropy import dispatch
 from neurocodec.entropy.tables import CdfTables, scale_indexes
 from neurocodec.transforms.attention import LinearAttention
 
@@ -199,7 +199,7 @@ class RoundingCoder:
 
     def streams(self, tables: CdfTables, lanes: int | None = None) -> list[bytes]:
         """One rANS stream per pass, ``2 * S`` in all."""
-        return [rans.encode(s, idx, tables, lanes=lanes or lanes_for(s.size))
+        return [dispatch.encode(s, idx, tables, lanes=lanes or lanes_for(s.size))
                 for s, idx in self.passes]
 
 
@@ -215,7 +215,7 @@ class RansPassDecoder:
     def __call__(self, i: int, k: int, mask: Tensor, means: Tensor, scales: Tensor) -> Tensor:
         m = mask.expand_as(means)
         idx = scale_indexes(scales[m].clamp_min(self.scale_bound).numpy(), self.table_scales)
-        sym = rans.decode(self.streams[2 * i + k], idx, self.tables)
+        sym = dispatch.decode(self.streams[2 * i + k], idx, self.tables)
         y = torch.zeros_like(means)
         y[m] = torch.from_numpy(sym).to(means.dtype)
         return y + means
