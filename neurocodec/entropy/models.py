@@ -16,6 +16,30 @@ from neurocodec.transforms.gdn import lower_bound
 LIKELIHOOD_BOUND = 1e-9
 
 
+def _up(v):
+    """Half-precision tensors to float32; float32/64 and non-tensors as they are."""
+    if isinstance(v, Tensor) and v.dtype in (torch.float16, torch.bfloat16):
+        return v.float()
+    return v
+
+
+def fp32(fn):
+    """Run an entropy-model method in float32 with autocast off: under bf16 autocast the
+    transforms may run in bf16, but likelihoods (and so the rate the loss sees) must not lose
+    precision in erfc and the density MLP."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kw):
+        args = [_up(a) for a in args]
+        kw = {k: _up(v) for k, v in kw.items()}
+        dev = next((a.device.type for a in args if isinstance(a, Tensor)), "cpu")
+        with torch.autocast(dev, enabled=False):
+            return fn(self, *args, **kw)
+
+    return wrapper
+
+
 def _noise_or_round(x: Tensor, training: bool, center: Tensor | None) -> Tensor:
     if training:
         return x + torch.empty_like(x).uniform_(-0.5, 0.5)
@@ -73,11 +97,13 @@ class FactorizedPrior(nn.Module):
         """``[1, C, 1, 1]``, detached."""
         return self.quantiles[:, 0, 1].detach().view(1, -1, 1, 1)
 
+    @fp32
     def forward(self, z: Tensor, training: bool | None = None) -> tuple[Tensor, Tensor]:
         training = self.training if training is None else training
         z_t = _noise_or_round(z, training, self.medians())
         return z_t, self.bin_likelihood(z_t)
 
+    @fp32
     def bin_likelihood(self, z: Tensor) -> Tensor:
         """Likelihood ``[B, C, H, W]`` of the unit bin around each value of ``z [B, C, H, W]``
         as given (no rounding, no noise: a caller with its own relaxation keeps its gradient)."""
@@ -102,12 +128,14 @@ class GaussianConditional(nn.Module):
         super().__init__()
         self.scale_bound = scale_bound
 
+    @fp32
     def forward(self, y: Tensor, scales: Tensor, means: Tensor | None = None,
                 training: bool | None = None) -> tuple[Tensor, Tensor]:
         training = self.training if training is None else training
         y_t = _noise_or_round(y, training, means)
         return y_t, self.likelihood(y_t, scales, means)
 
+    @fp32
     def likelihood(self, y: Tensor, scales: Tensor, means: Tensor | None = None) -> Tensor:
         """Likelihood of the unit bin around each value of ``y`` as given (no rounding, no
         noise: a caller with its own relaxation keeps its gradient)."""

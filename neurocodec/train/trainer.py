@@ -53,7 +53,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
 def _train(cfg: TrainConfig, d: ddp.Dist, resume: bool) -> Path:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-    model = build_model(cfg).to(d.device).train()
+    model = prepare_model(build_model(cfg).to(d.device).train(), cfg)
     opt, aux_opt = optimizers(model, cfg)
     main_params = main_parameters(model)  # clipped together
     data = StepBatches(CropSampler(cfg.data, crop=cfg.crop, vflip=cfg.vflip), cfg.batch,
@@ -103,8 +103,7 @@ def _train(cfg: TrainConfig, d: ddp.Dist, resume: bool) -> Path:
         x = next(batches).to(d.device, non_blocking=True)
         torch.manual_seed(mixed_seed(cfg.seed, d.rank, step))  # qualities and noise of this step
         q = torch.randint(0, model.num_qualities, (x.shape[0],)).to(d.device)
-        r = rd_loss(net(x, q), x, lmbdas[q], cfg.loss)
-        aux = _update(r["loss"], opt, main_params, cfg.clip, model.aux_loss, aux_opt)
+        r, aux = train_step(net, model, x, q, lmbdas, cfg, opt, aux_opt, main_params)
         step += 1
         if not d.main:
             continue
@@ -124,6 +123,29 @@ def _train(cfg: TrainConfig, d: ddp.Dist, resume: bool) -> Path:
     if len(set(digests)) > 1:
         raise RuntimeError(f"DDP ranks diverged: parameter digests {digests}")
     return ckpt
+
+
+def prepare_model(model: torch.nn.Module, cfg: TrainConfig) -> torch.nn.Module:
+    """The model's memory format for ``cfg.channels_last`` (before the optimizers see it)."""
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def train_step(net, model, x: Tensor, q: Tensor, lmbdas: Tensor, cfg: TrainConfig,
+               opt: torch.optim.Optimizer, aux_opt: torch.optim.Optimizer, main_params: list
+               ) -> tuple[dict, Tensor]:
+    """One trainer step on ``x [B,3,H,W]`` at qualities ``q [B]``: the forward pass (under bf16
+    autocast for ``precision="bf16"``; the entropy models always run in fp32), the loss in
+    fp32, both optimizer steps. Returns the loss terms and the aux loss."""
+    if cfg.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+        out = net(x, q)
+    out = {"x_hat": out["x_hat"].float(),
+           "likelihoods": {k: v.float() for k, v in out["likelihoods"].items()}}
+    r = rd_loss(out, x, lmbdas[q], cfg.loss)
+    return r, _update(r["loss"], opt, main_params, cfg.clip, model.aux_loss, aux_opt)
 
 
 def _update(loss: Tensor, opt: torch.optim.Optimizer, params: list, clip: float,
