@@ -152,14 +152,14 @@ def check_header(h: dict, version: int) -> None:
         what = f"missing {missing}" if missing else f"unknown {extra}"
         raise BitstreamError(f"invalid header: fields {what}"[:120])
     if version >= 2:
-        check_str(h["medium"], "header field 'medium'", 16, MEDIA)
-    check_str(h["codec"], "header field 'codec'", MAX_NAME)
-    check_str(h["model"], "header field 'model'", MAX_NAME)
+        check_str(h["medium"], "header.medium", 16, MEDIA)
+    check_str(h["codec"], "header.codec", MAX_NAME)
+    check_str(h["model"], "header.model", MAX_NAME)
     if type(h["weights"]) is not str or not _WEIGHTS.fullmatch(h["weights"]):
-        raise BitstreamError("invalid header field 'weights' (expected up to 64 hex digits)")
-    check_int_list(h["shape"], "header field 'shape'", (1, MAX_SHAPE_LEN), 1, MAX_SIZE)
+        raise BitstreamError("invalid header.weights (expected up to 64 hex digits)")
+    check_int_list(h["shape"], "header.shape", (1, MAX_SHAPE_LEN), 1, MAX_SIZE)
     if type(h["meta"]) is not dict:
-        raise BitstreamError("invalid header field 'meta' (expected an object)")
+        raise BitstreamError("invalid header.meta (expected an object)")
     _check_meta(h["meta"], "meta", 0)
 
 

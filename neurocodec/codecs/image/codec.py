@@ -161,6 +161,10 @@ class ImageCodec:
         for i, (data, n) in enumerate(zip(c.sections, counts)):
             tables = self.model.z_tables if i == 0 else self.model.y_tables
             try:
+                declared = rans.parse_header(data)[2]
+                if declared != n:
+                    raise BitstreamError(f"rANS stream declares {declared} symbols, the image "
+                                         f"shape implies {n}")
                 rans.check_stream(data, n, tables)
             except BitstreamError as e:
                 raise BitstreamError(f"section {i}: {e}") from None
