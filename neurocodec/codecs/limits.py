@@ -8,9 +8,10 @@ codecs of every medium (image, video, splat) share them.
 Defaults (see docs/container.md):
 
 * ``max_pixels = 2**25`` (33.5 Mpixel) per image or frame: 8K UHD (7680x4320 = 33.2 M) fits,
-  anything larger is a deliberate choice. Decoding costs several hundred bytes per pixel
-  (float64 hyper-synthesis, float32 synthesis), so this cap keeps a decode within a few GB to
-  tens of GB instead of the ~51 GB one 32767x32767 header asks for.
+  anything larger is a deliberate choice. Decoding peaks at ~340 (hyperprior-vr) to ~470
+  (mlic-vr) bytes per pixel beyond the loaded model (float64 entropy networks, float32
+  synthesis; measured on 0.4 and 1.6 Mpixel images), so a decode at the cap needs ~11–16 GB,
+  where one 32767x32767 header would ask for hundreds (its hyper-synthesis alone ~51 GB).
 * ``max_frames = 100_000``: 55 minutes at 30 fps, far beyond a test sequence or a clip,
   small enough that a per-frame index of a file stays in the megabytes.
 * ``max_gaussians = 2**24`` (16.8 M): real 3DGS scenes hold 1–6 M Gaussians; at 59 float32
