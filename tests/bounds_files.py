@@ -13,8 +13,9 @@ import zlib
 
 import numpy as np
 
+from neurocodec.codecs.container import uleb128
+
 PREFIX = struct.Struct("<4sBBHII")
-SECTION = {1: struct.Struct("<II"), 2: struct.Struct("<QI")}
 
 
 def raw_container(header: dict | bytes, sections: list[bytes], version: int = 2,
@@ -26,7 +27,8 @@ def raw_container(header: dict | bytes, sections: list[bytes], version: int = 2,
     n = len(sections) if n_sections is None else n_sections
     parts = [PREFIX.pack(b"NCDC", version, 0, n, len(head), zlib.crc32(head)), head]
     for s in sections:
-        parts += [SECTION[version].pack(len(s), zlib.crc32(s)), s]
+        length = struct.pack("<I", len(s)) if version == 1 else uleb128(len(s))
+        parts += [length, struct.pack("<I", zlib.crc32(s)), s]
     return b"".join(parts)
 
 

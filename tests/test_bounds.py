@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from neurocodec.codecs.container import Container
+from neurocodec.codecs.container import Container, uleb128
 from neurocodec.codecs.image.codec import ImageCodec
 from neurocodec.codecs.image.hyperprior import HyperpriorConfig, ScaleHyperprior
 from neurocodec.codecs.image.mlic import MLICConfig, MLICModel
@@ -152,12 +152,28 @@ def test_header_json_is_strict(head):
         Container.from_bytes(raw_container(head, []))
 
 
-def test_section_lengths_beyond_the_file_are_caught_before_reading():
-    data = bytearray(raw_container(GOOD, [b"abc"]))
-    at = 16 + len(json.dumps(GOOD, sort_keys=True, separators=(",", ":")))
-    data[at : at + 8] = (1 << 62).to_bytes(8, "little")
-    with pytest.raises(BitstreamError, match="truncated"):
-        Container.from_bytes(bytes(data))
+@pytest.mark.parametrize(("length", "match"), [
+    (uleb128(1 << 40), "truncated.*needs 1099511627776"), (uleb128((1 << 40) + 1), "over"),
+    (b"\x83\x80\x00", "minimally"), (b"\x80" * 6 + b"\x01", "longer than 6"),
+    (b"\x80\x80", "cut short"),
+])
+def test_section_lengths_are_checked_before_reading(length, match):
+    head = json.dumps(GOOD, sort_keys=True, separators=(",", ":")).encode()
+    data = raw_container(GOOD, [])[:16 + len(head)] + length
+    data = data[:6] + b"\x01\x00" + data[8:]  # one section
+    with pytest.raises(BitstreamError, match=match):
+        Container.from_bytes(data + (b"\0" * 8 if "cut" not in match else b""))
+
+
+def test_section_lengths_are_uleb128():
+    assert [uleb128(n) for n in (0, 127, 128, 16383, 16384)] == [
+        b"\0", b"\x7f", b"\x80\x01", b"\xff\x7f", b"\x80\x80\x01"]
+    sizes = [0, 1, 127, 128, 300, 20_000]
+    c = Container(codec="x", model="m", weights="", shape=[1], sections=[b"s" * n for n in sizes])
+    data = c.to_bytes()
+    assert Container.from_bytes(data) == c
+    head = len(json.dumps(c.header(), sort_keys=True, separators=(",", ":")))
+    assert len(data) == 16 + head + sum(sizes) + sum(4 + len(uleb128(n)) for n in sizes)
 
 
 def test_limit_helpers_are_strict():
@@ -244,7 +260,7 @@ from neurocodec.codecs.registry import load_codec
 codec = load_codec("hyperprior-vr")
 out = {}
 if sys.argv[1] == "crafted":
-    from neurocodec.codecs.container import Container
+    from neurocodec.codecs.container import Container, uleb128
     from neurocodec.codecs.limits import DecodeLimits
     from neurocodec.errors import BitstreamError
     from tests.bounds_files import crafted_huge_image

@@ -1,8 +1,8 @@
 """The neurocodec file container (format in docs/container.md).
 
 ``magic | version | reserved | n_sections | header_len | header_crc | header JSON | sections``.
-Version 2 sections are ``u64 length | u32 crc32 | bytes``; version 1 (still read) had a u32
-length. Every field is validated before anything sized by the file is allocated; what the
+Version 2 sections are ``ULEB128 length | u32 crc32 | bytes``; version 1 (still read) had a
+u32 length. Every field is validated before anything sized by the file is allocated; what the
 fields mean for one medium is checked by its codec (see :mod:`neurocodec.codecs.limits`).
 """
 
@@ -25,10 +25,12 @@ MAGIC = b"NCDC"
 VERSION = 2
 READS = (1, 2)
 PREFIX = struct.Struct("<4sBBHII")  # magic, version, reserved, n_sections, header_len, header_crc
-SECTION = {1: struct.Struct("<II"), 2: struct.Struct("<QI")}  # length, crc32
+SECTION_V1 = struct.Struct("<II")  # length, crc32
+CRC = struct.Struct("<I")
 MAX_HEADER = 1 << 16
 MAX_SECTIONS = {1: 256, 2: (1 << 16) - 1}
-MAX_SIZE = 1 << 40  # shape entries and section lengths; a u64 field, a meaningful bound
+MAX_SIZE = 1 << 40  # shape entries and section lengths: beyond any file this reads
+MAX_ULEB = 6  # bytes of a ULEB128 length: 42 bits, enough for MAX_SIZE
 MEDIA = ("image", "video", "splat")
 FIELDS = {1: frozenset({"codec", "model", "weights", "shape", "meta"}),
           2: frozenset({"medium", "codec", "model", "weights", "shape", "meta"})}
@@ -66,13 +68,12 @@ class Container:
         head = json.dumps(self.header(), sort_keys=True, separators=(",", ":")).encode()
         if len(head) > MAX_HEADER:
             raise ValueError("container header too large")
-        sec = SECTION[VERSION]
         parts = [PREFIX.pack(MAGIC, VERSION, 0, len(self.sections), len(head), zlib.crc32(head)),
                  head]
         for s in self.sections:
             if len(s) > MAX_SIZE:
                 raise ValueError(f"section of {len(s)} bytes is over {MAX_SIZE}")
-            parts += [sec.pack(len(s), zlib.crc32(s)), bytes(s)]
+            parts += [uleb128(len(s)), CRC.pack(zlib.crc32(s)), bytes(s)]
         return b"".join(parts)
 
     @classmethod
@@ -98,13 +99,19 @@ class Container:
         h = parse_header_json(head)
         check_header(h, version)
         pos += hlen
-        sec = SECTION[version]
         sections = []
         for i in range(n_sec):
-            if pos + sec.size > len(data):
-                raise BitstreamError(f"truncated file: section {i} header missing")
-            length, crc = sec.unpack_from(data, pos)
-            pos += sec.size
+            if version == 1:
+                if pos + SECTION_V1.size > len(data):
+                    raise BitstreamError(f"truncated file: section {i} header missing")
+                length, crc = SECTION_V1.unpack_from(data, pos)
+                pos += SECTION_V1.size
+            else:
+                length, pos = read_uleb128(data, pos, f"section {i} length")
+                if pos + CRC.size > len(data):
+                    raise BitstreamError(f"truncated file: section {i} checksum missing")
+                (crc,) = CRC.unpack_from(data, pos)
+                pos += CRC.size
             if pos + length > len(data):
                 raise BitstreamError(f"truncated file: section {i} needs {length} bytes, "
                                      f"{len(data) - pos} left")
@@ -118,6 +125,34 @@ class Container:
         return cls(codec=h["codec"], model=h["model"], weights=h["weights"],
                    shape=list(h["shape"]), meta=h["meta"], sections=sections,
                    medium=h.get("medium", "image"))
+
+
+def uleb128(n: int) -> bytes:
+    """Unsigned LEB128: 7 bits a byte, low first, high bit set on all but the last."""
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def read_uleb128(data, pos: int, what: str) -> tuple[int, int]:
+    """``(value, next position)``. Only the shortest encoding of a value is accepted, so one
+    file has one parse; at most :data:`MAX_ULEB` bytes and :data:`MAX_SIZE`."""
+    value = 0
+    for k in range(MAX_ULEB):
+        if pos + k >= len(data):
+            raise BitstreamError(f"truncated file: {what} cut short")
+        b = data[pos + k]
+        value |= (b & 0x7F) << (7 * k)
+        if not b & 0x80:
+            if b == 0 and k > 0:
+                raise BitstreamError(f"corrupted file: {what} is not minimally encoded")
+            if value > MAX_SIZE:
+                raise BitstreamError(f"corrupted file: {what} {value} is over {MAX_SIZE}")
+            return value, pos + k + 1
+    raise BitstreamError(f"corrupted file: {what} longer than {MAX_ULEB} bytes")
 
 
 def _reject_constant(name: str) -> Any:
