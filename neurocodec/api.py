@@ -17,7 +17,7 @@ from typing import Any
 from neurocodec.codecs.base import Codec, Medium
 from neurocodec.codecs.container import Container, read_file, write_atomic
 from neurocodec.codecs.limits import DecodeLimits
-from neurocodec.errors import InputError
+from neurocodec.errors import BitstreamError, InputError
 
 PathLike = str | Path
 
@@ -124,7 +124,10 @@ def decode_item(data: bytes | PathLike, *, output: PathLike | None = None, force
     from neurocodec.codecs import registry
 
     c = open_container(data)
-    medium = registry.get_medium(c.medium)
+    medium = registry.media().get(c.medium)
+    if medium is None:
+        raise BitstreamError(f"file holds medium {c.medium!r}, which this build cannot decode "
+                             f"(it has: {', '.join(sorted(registry.media()))})")
     if output is not None:
         _check_output(output, medium, force)
     codec = registry.codec_for(c)

@@ -186,3 +186,10 @@ def test_layering_without_cycles():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stderr[-1500:]
+
+
+def test_a_medium_this_build_lacks_is_a_clean_error(tmp_path, capsys):
+    c = Container(codec="x", model="m", weights="", shape=[3], sections=[b""], medium="audio")
+    (tmp_path / "a.ncb").write_bytes(c.to_bytes())
+    rc, _, err = run(capsys, "decode", tmp_path / "a.ncb", "-o", tmp_path / "a.png")
+    assert rc == 1 and "medium 'audio'" in err and err.count("\n") == 1

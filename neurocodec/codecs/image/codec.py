@@ -19,7 +19,15 @@ from neurocodec.codecs.image.hyperprior import HyperpriorConfig, ScaleHyperprior
 from neurocodec.codecs.image.io import to_tensor, to_uint8
 from neurocodec.codecs.image.mlic import MLICConfig, MLICModel
 from neurocodec.codecs.image.refine import RefineConfig, refine_latents
+from neurocodec.codecs.limits import (
+    DEFAULT_LIMITS,
+    DecodeLimits,
+    check_int,
+    check_int_list,
+    check_pixels,
+)
 from neurocodec.codecs.registry import ModelInfo, weights_digest
+from neurocodec.entropy import rans
 from neurocodec.entropy.tables import CdfTables
 from neurocodec.errors import BitstreamError, InputError, ModelError
 
@@ -118,19 +126,47 @@ class ImageCodec(Codec):
                       sections=streams)
         return c.to_bytes()
 
-    def decode(self, c: Container, limits=None) -> np.ndarray:
-        """Returns uint8 ``[H, W, 3]``."""
-        self.check_container(c)
-        h, w, ch = c.shape if len(c.shape) == 3 else (0, 0, 0)
-        q = c.meta.get("quality")
-        zs = c.meta.get("z_shape")
-        pad = self.model.PAD
-        if (ch != 3 or max(h, w) > MAX_SIDE or q not in self.qualities
-                or len(c.sections) != self.model.num_streams
-                or zs != [-(-h // pad), -(-w // pad)]):
-            raise BitstreamError("corrupted file: inconsistent image header")
-        x = self.model.decompress(c.sections, tuple(zs), q, (h, w))
+    def decode(self, c: Container, limits: DecodeLimits | None = None) -> np.ndarray:
+        """Returns uint8 ``[H, W, 3]``. Every size the file declares is checked against
+        ``limits`` (default :data:`~neurocodec.codecs.limits.DEFAULT_LIMITS`) and against the
+        others before any network runs; see :meth:`check`."""
+        h, w, q, zs = self.check(c, limits or DEFAULT_LIMITS)
+        x = self.model.decompress(c.sections, zs, q, (h, w))
         return to_uint8(x)
+
+    def check(self, c: Container, limits: DecodeLimits) -> tuple[int, int, int, tuple[int, int]]:
+        """Validate ``c`` for this codec without decoding; returns ``(H, W, quality, z_shape)``.
+
+        Order: medium, codec/model/weights, shape against :data:`MAX_SIDE` and
+        ``limits.max_pixels``, quality, ``z_shape`` against the shape, the section count,
+        then each rANS stream's header (symbol count, precision, lane table) against what the
+        shapes imply. Only headers are read, so the cost is independent of declared sizes."""
+        self.check_container(c)
+        h, w, _ = check_int_list(c.shape, "image shape", 3, 1, MAX_SIDE)
+        check_int(c.shape[2], "image channel count", 3, 3)
+        check_pixels(h, w, limits)
+        q = check_int(c.meta.get("quality"), "meta.quality", 0, self.model.num_qualities - 1)
+        pad = self.model.PAD
+        want = [-(-h // pad), -(-w // pad)]
+        zs = check_int_list(c.meta.get("z_shape"), "meta.z_shape", 2, 1, MAX_SIDE)
+        if zs != want:
+            raise BitstreamError(f"invalid meta.z_shape: {zs} does not fit a {w}x{h} image "
+                                 f"(expected {want})")
+        counts = self.model.stream_symbol_counts(tuple(zs))
+        if len(c.sections) != len(counts):
+            raise BitstreamError(f"file has {len(c.sections)} sections, {self.name} "
+                                 f"images have {len(counts)}")
+        for i, (data, n) in enumerate(zip(c.sections, counts)):
+            tables = self.model.z_tables if i == 0 else self.model.y_tables
+            try:
+                declared = rans.parse_header(data)[2]
+                if declared != n:
+                    raise BitstreamError(f"rANS stream declares {declared} symbols, the image "
+                                         f"shape implies {n}")
+                rans.check_stream(data, n, tables)
+            except BitstreamError as e:
+                raise BitstreamError(f"section {i}: {e}") from None
+        return h, w, q, (zs[0], zs[1])
 
 
 HyperpriorImageCodec = ImageCodec  # the name it had when it served one architecture

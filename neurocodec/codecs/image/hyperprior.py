@@ -138,6 +138,13 @@ class ScaleHyperprior(VariableRateImageModel):
                "z": self.entropy_bottleneck.bin_likelihood(z_t)}
         return self.g_s(y_t * ig), lik
 
+    def stream_symbol_counts(self, z_shape: tuple[int, int]) -> list[int]:
+        """Symbols in each rANS stream (``[z, y]``) of an image whose ``z`` is ``z_shape``;
+        ``y`` is 4x ``z`` on each side (``h_a`` downsamples twice). The decoder checks each
+        stream's header against these before it runs a network or allocates for the file."""
+        zh, zw = z_shape
+        return [self.entropy_bottleneck.channels * zh * zw, self.cfg.M * 16 * zh * zw]
+
     # ------------------------------------------------------------------ real coding
     def _hyper_synthesis(self, z_hat: Tensor, q: int) -> tuple[Tensor, Tensor, np.ndarray]:
         """float64 means and scales ``[1,M,h,w]`` and int32 table indexes from ``z_hat``.

@@ -174,6 +174,19 @@ class MLICModel(VariableRateImageModel):
                "z": self.entropy_bottleneck.bin_likelihood(z_t)}
         return self.g_s(out.y_hat * ig), lik
 
+    def stream_symbol_counts(self, z_shape: tuple[int, int]) -> list[int]:
+        """Symbols in each rANS stream of an image whose ``z`` is ``z_shape``: ``z``, then
+        per slice of ``c`` channels ``c x anchors`` and ``c x non-anchors`` of the ``y`` grid
+        (4x ``z`` on each side). The decoder checks each stream's header against these
+        before it runs a network or allocates for the file."""
+        zh, zw = z_shape
+        cells = 16 * zh * zw
+        anchors = (cells + 1) // 2  # (row + col) even: the larger half of an odd grid
+        counts = [self.entropy_bottleneck.channels * zh * zw]
+        for c in self.slices.sizes:
+            counts += [c * anchors, c * (cells - anchors)]
+        return counts
+
     # ------------------------------------------------------------------ real coding
     def _rounding_coder(self, y: Tensor) -> RoundingCoder:
         y64 = y.detach().cpu().double()
