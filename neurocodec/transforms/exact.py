@@ -22,18 +22,22 @@ from __future__ import annotations
 import decimal
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from neurocodec.determinism import single_thread
 from neurocodec.transforms.blockdct import DctSynthesis, _Residual
 
 ACC_LIMIT = 1 << 52  # bound on |accumulator|; float64 holds every integer below 2^53
 W_BITS_MAX = 32  # finer weight grids buy nothing at frac_bits = 18
 W_BITS_MIN = 8  # below this the weights lose too much precision to call the model the same
-DEFAULT_TILE = 32  # input positions per tile side (256 x 256 pixels for the DCT synthesis)
+# Elements of a stage's widest activation per tile: 512 kB in float64 (its im2col 9x that), so
+# 64 x 64-pixel tiles for the post-filter (16 channels), 18 x 18 latents for the refinement.
+TILE_ELEMS = 1 << 16
 
 
 class UnsupportedModule(TypeError):
@@ -211,17 +215,25 @@ class ExactSynthesis(nn.Module):
     ``__call__(y_hat [1, M, h, w], q) -> x_hat [1, 3, H, W]``: float32 on the CPU (every value
     a multiple of ``2^-frac_bits``), bit-identical on any CPU for the same ``y_hat``.
     ``y_hat * inv_gain[q]`` is put on the grid with one correctly rounded float64 multiply;
-    ``inv_gain = exp(log_inv_gain)`` comes from :func:`exact_exp`. Large inputs run in tiles of
-    ``tile x tile`` input positions (plus the halo), which bounds the memory and, the
-    arithmetic being exact, gives the untiled result bit for bit."""
+    ``inv_gain = exp(log_inv_gain)`` comes from :func:`exact_exp`.
+
+    The network runs in *stages* (a new one after each upsampling layer: the DCT synthesis
+    is ``refine, idct`` at latent resolution, then ``+0.5, post-filter`` at pixel resolution),
+    each in tiles of about ``tile_elems`` elements of its widest activation (plus the halo its
+    convolutions need) spread over the torch threads, one thread per tile. Small tiles keep
+    the float64 working set in cache and bound the memory for any image size; the arithmetic
+    being exact, the tiled result equals the untiled one bit for bit. ``tile_elems=None``:
+    no tiling, the ops use the torch threads themselves."""
 
     def __init__(self, g_s: nn.Module, log_inv_gain: Tensor, grid: Grid | None = None,
-                 tile: int | None = DEFAULT_TILE):
+                 tile_elems: int | None = TILE_ELEMS):
         super().__init__()
         self.grid = grid or Grid()
         self.net = compile_exact(g_s, self.grid)
+        self.stages = nn.ModuleList(_stages(self.net))
+        self.tiles = [None if tile_elems is None or st.scale is None
+                      else max(8, math.isqrt(tile_elems // _widest(st))) for st in self.stages]
         self.register_buffer("inv_gain", exact_exp(log_inv_gain))  # [Q, M]
-        self.tile = tile if self.net.scale is not None else None
 
     def quantize_input(self, y_hat: Tensor, q: int) -> Tensor:
         """float ``[1, M, h, w]`` -> grid tensor (NaN -> 0, +-inf and overflow clamped)."""
@@ -233,34 +245,71 @@ class ExactSynthesis(nn.Module):
     @torch.no_grad()
     def forward(self, y_hat: Tensor, q: int) -> Tensor:
         a = self.quantize_input(y_hat, q)
-        out = run_tiled(self.net, a, self.tile) if self.tile else self.net(a)
-        return (out * (1.0 / self.grid.scale)).float()  # exact: at most 24 significant bits
+        workers = torch.get_num_threads()
+        for stage, tile in zip(self.stages, self.tiles):
+            a = stage(a) if tile is None else run_tiled(stage, a, tile, workers)
+        return (a * (1.0 / self.grid.scale)).float()  # exact: at most 24 significant bits
 
 
-def run_tiled(op: ExactOp, a: Tensor, tile: int) -> Tensor:
+def run_tiled(op: ExactOp, a: Tensor, tile: int, workers: int = 1) -> Tensor:
     """``op(a)`` computed on ``tile x tile`` blocks of ``a [B, C, H, W]``, each with ``op.halo``
-    positions of context (zero padding only at the true image edges). The output of each
-    tile's interior depends only on its exact inputs, so the result equals ``op(a)``."""
+    positions of context (zero padding only at the true image edges), on ``workers`` threads
+    with one torch thread each. The interior of each tile's output depends only on its exact
+    inputs, so the result equals ``op(a)`` bit for bit."""
     s, h = op.scale, op.halo
     if s is None:
         raise ValueError("op cannot be tiled (its output is not a multiple of its input)")
     H, W = a.shape[-2:]
-    if H <= tile and W <= tile:
-        return op(a)
-    out: Tensor | None = None
-    for r0 in range(0, H, tile):
-        r1, ra, rb = min(r0 + tile, H), max(r0 - h, 0), min(r0 + tile + h, H)
-        for c0 in range(0, W, tile):
-            c1, ca, cb = min(c0 + tile, W), max(c0 - h, 0), min(c0 + tile + h, W)
-            t = op(a[..., ra:rb, ca:cb])
-            if t.shape[-2:] != ((rb - ra) * s, (cb - ca) * s):
-                raise ValueError(f"op output {tuple(t.shape)} is not {s}x its input")
-            if out is None:
-                out = t.new_empty(*t.shape[:2], H * s, W * s)
-            out[..., r0 * s : r1 * s, c0 * s : c1 * s] = \
-                t[..., (r0 - ra) * s : (r1 - ra) * s, (c0 - ca) * s : (c1 - ca) * s]
-    assert out is not None
+    boxes = [(r0, min(r0 + tile, H), c0, min(c0 + tile, W))
+             for r0 in range(0, H, tile) for c0 in range(0, W, tile)]
+
+    def run(box: tuple[int, int, int, int]) -> Tensor:
+        r0, r1, c0, c1 = box
+        ra, rb, ca, cb = max(r0 - h, 0), min(r1 + h, H), max(c0 - h, 0), min(c1 + h, W)
+        t = op(a[..., ra:rb, ca:cb])
+        if t.shape[-2:] != ((rb - ra) * s, (cb - ca) * s):
+            raise ValueError(f"op output {tuple(t.shape)} is not {s}x its input")
+        return t[..., (r0 - ra) * s : (r1 - ra) * s, (c0 - ca) * s : (c1 - ca) * s]
+
+    with single_thread():  # intra-op threads would fight over tiles this small
+        first = run(boxes[0])
+        out = first.new_empty(*first.shape[:2], H * s, W * s)
+
+        def place(box: tuple[int, int, int, int], t: Tensor) -> None:
+            r0, r1, c0, c1 = box
+            out[..., r0 * s : r1 * s, c0 * s : c1 * s] = t
+
+        def work(box: tuple[int, int, int, int]) -> None:
+            place(box, run(box))
+
+        place(boxes[0], first)
+        if workers > 1 and len(boxes) > 1:
+            with ThreadPoolExecutor(workers, initializer=torch.set_num_threads,
+                                    initargs=(1,)) as pool:
+                list(pool.map(work, boxes[1:]))  # list(): re-raises a worker's exception
+        else:
+            for box in boxes[1:]:
+                work(box)
     return out
+
+
+def _stages(net: ExactOp) -> list[ExactOp]:
+    """``net`` cut after each upsampling op (tiles of each stage are sized in its own units)."""
+    if not isinstance(net, ExactSequential):
+        return [net]
+    stages: list[list[ExactOp]] = [[]]
+    for op in net.ops:
+        stages[-1].append(op)
+        if op.scale != 1:
+            stages.append([])
+    return [ExactSequential(ops, net.grid) for ops in stages if ops]
+
+
+def _widest(op: ExactOp) -> int:
+    """The most channels of any activation inside ``op`` (sizes its tiles)."""
+    convs = [m for m in op.modules() if isinstance(m, ExactConv)]
+    chans = [max(c.weight.shape[0], c.weight.shape[1] * c.groups) for c in convs]
+    return max([1, *chans])
 
 
 # ---------------------------------------------------------------------- helpers
