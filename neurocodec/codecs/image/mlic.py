@@ -38,7 +38,9 @@ Determinism: ``compress``, ``decompress`` and the evaluation ``forward`` run the
 hyper-synthesis and every context network on the CPU in float64 on one thread, from exactly
 the values the decoder has (decoded ``y_hat``, zeros where nothing is decoded yet), in the
 same pass order; the decoder's ``y_hat = symbol + mean`` is computed the same way on both
-sides. So table indexes and means agree bit for bit whatever the thread count.
+sides. So table indexes and means agree bit for bit whatever the thread count. The synthesis
+of the decoder is integer-exact for ``transform="dct"`` (machine-independent) and float64 on
+one thread otherwise: docs/determinism.md.
 """
 
 from __future__ import annotations
