@@ -8,6 +8,7 @@ A model subclasses :class:`VariableRateImageModel`, builds its transforms, then 
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 
@@ -16,9 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from neurocodec.determinism import single_thread
 from neurocodec.entropy import dispatch
 from neurocodec.entropy.models import FactorizedPrior, GaussianConditional
 from neurocodec.entropy.tables import CdfTables, default_scale_table, gaussian_tables, pmf_tables
+from neurocodec.transforms.exact import ExactSynthesis, UnsupportedModule, exact_exp
 
 DEFAULT_LMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
 
@@ -157,8 +160,48 @@ class VariableRateImageModel(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} has no relaxed pass")
 
     def _synthesis(self, y_hat: Tensor, q: int) -> Tensor:
+        """The synthesis in the model's float precision (what training sees; the coder
+        uses :meth:`_decode_synthesis`)."""
         _, ig, _, _ = self._gains(torch.tensor([q]))
         return self.g_s(y_hat * ig)
+
+    def _decode_synthesis(self, y_hat: Tensor, q: int) -> Tensor:
+        """The decoder's synthesis: ``y_hat [1,M,h,w]`` (before the inverse gain) -> float32
+        ``x_hat [1,3,H,W]`` on ``y_hat``'s device, padded and unclamped.
+
+        Integer-exact (:mod:`neurocodec.transforms.exact`, on the CPU, any thread count) when
+        ``g_s`` has an exact form, so the pixels are the same on every machine; otherwise
+        (the GDN stacks) float64 on one thread on the CPU: independent of the thread count,
+        not guaranteed across CPUs (docs/determinism.md)."""
+        with torch.no_grad():
+            syn = self._cached_decoder_synthesis()
+            if isinstance(syn, ExactSynthesis):
+                x = syn(y_hat, q)
+            else:
+                with single_thread():
+                    ig = self._inv_gain64(q)
+                    x = syn(y_hat.detach().cpu().double() * ig).float()
+        return x.to(y_hat.device)
+
+    def _inv_gain64(self, q: int) -> Tensor:
+        """float64 CPU ``[1,M,1,1]``: the inverse gain of quality ``q``, computed as the exact
+        synthesis computes it."""
+        return exact_exp(self.log_inv_gain[q])[None, :, None, None]
+
+    def _cached_decoder_synthesis(self) -> nn.Module:
+        """The exact (or float64) copy of ``g_s``, rebuilt when a parameter it depends on
+        changes (new tensor or in-place update: ``data_ptr`` and ``_version``)."""
+        params = [*self.g_s.parameters(), self.log_inv_gain]
+        key = tuple((p.data_ptr(), p._version) for p in params)
+        cache = self.__dict__.get("_decoder_synthesis")
+        if cache is None or cache[0] != key:
+            try:
+                syn: nn.Module = ExactSynthesis(self.g_s, self.log_inv_gain)
+            except UnsupportedModule:
+                syn = copy.deepcopy(self.g_s).to("cpu", torch.float64).eval()
+            cache = (key, syn)
+            self.__dict__["_decoder_synthesis"] = cache
+        return cache[1]
 
     # ------------------------------------------------------------------ tables
     def build_z_tables(self, precision: int = 16) -> CdfTables:

@@ -17,7 +17,9 @@ Two transform families share the entropy model:
 
 Entropy coding goes through :mod:`neurocodec.entropy`: ``z`` with integer per-channel tables
 stored beside the weights (so encoder and decoder never rebuild them from floats), ``y`` with
-the Gaussian scale tables, indexed from scales computed in float64 on one thread.
+the Gaussian scale tables, indexed from scales computed in float64 on one thread. The decoder's
+synthesis is integer-exact for ``transform="dct"``, so the pixels do not depend on the machine
+(docs/determinism.md).
 """
 
 from __future__ import annotations
@@ -124,7 +126,8 @@ class ScaleHyperprior(VariableRateImageModel):
         means, scales, _ = self._hyper_synthesis(z_hat, q)
         y_hat = (torch.round(y.double() - means) + means).float()
         _, y_lik = self.gaussian(y_hat, scales.float(), means.float(), training=False)
-        return {"x_hat": self._synthesis(y_hat, q), "likelihoods": {"y": y_lik, "z": z_lik}}
+        return {"x_hat": self._decode_synthesis(y_hat, q),
+                "likelihoods": {"y": y_lik, "z": z_lik}}
 
     def relaxed_pass(self, y: Tensor, z: Tensor, q: int, quantize: Relaxation
                      ) -> tuple[Tensor, dict[str, Tensor]]:
@@ -195,4 +198,4 @@ class ScaleHyperprior(VariableRateImageModel):
         y_sym = torch.as_tensor(dispatch.decode(streams[1], idx, self.y_tables), device=dev)
         y_hat = (y_sym.reshape(means.shape).double() + means.to(dev)).float()
         h, w = out_hw
-        return self._synthesis(y_hat, q).clamp(0, 1)[..., :h, :w]
+        return self._decode_synthesis(y_hat, q).clamp(0, 1)[..., :h, :w]

@@ -38,7 +38,9 @@ Determinism: ``compress``, ``decompress`` and the evaluation ``forward`` run the
 hyper-synthesis and every context network on the CPU in float64 on one thread, from exactly
 the values the decoder has (decoded ``y_hat``, zeros where nothing is decoded yet), in the
 same pass order; the decoder's ``y_hat = symbol + mean`` is computed the same way on both
-sides. So table indexes and means agree bit for bit whatever the thread count.
+sides. So table indexes and means agree bit for bit whatever the thread count. The synthesis
+of the decoder is integer-exact for ``transform="dct"`` (machine-independent) and float64 on
+one thread otherwise: docs/determinism.md.
 """
 
 from __future__ import annotations
@@ -158,7 +160,7 @@ class MLICModel(VariableRateImageModel):
         out = self._entropy_model(z_hat, q, self._rounding_coder(y))
         _, y_lik = self.gaussian(out.y_coded.float(), out.scales.float(), out.means.float(),
                                  training=False)
-        x_hat = self._synthesis(out.y_hat.float().to(y.device), q)
+        x_hat = self._decode_synthesis(out.y_hat.float().to(y.device), q)
         return {"x_hat": x_hat, "likelihoods": {"y": y_lik.to(y.device), "z": z_lik}}
 
     def relaxed_pass(self, y: Tensor, z: Tensor, q: int, quantize: Relaxation
@@ -234,7 +236,7 @@ class MLICModel(VariableRateImageModel):
         out = self._entropy_model(z_hat, q, coder)
         dev = self._z_medians().device
         h, w = out_hw
-        return self._synthesis(out.y_hat.float().to(dev), q).clamp(0, 1)[..., :h, :w]
+        return self._decode_synthesis(out.y_hat.float().to(dev), q).clamp(0, 1)[..., :h, :w]
 
 
 def model_stats(cfg: MLICConfig | None = None, size: int = 256) -> dict[str, tuple[int, float]]:
