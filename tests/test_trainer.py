@@ -145,7 +145,7 @@ def test_ddp_two_processes_gloo(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
            "-m", "neurocodec.train", "--data", str(DATA), "--out", str(out), "--N", "8",
-           "--M", "12", "--crop", "64", "--batch", "2", "--max-steps", "3",
+           "--M", "12", "--transform", "gdn", "--crop", "64", "--batch", "2", "--max-steps", "3",
            "--warmup-steps", "1", "--threads", "1", "--no-tensorboard", "--progress", "off"]
     p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-3000:]
@@ -166,7 +166,7 @@ def _run_cli(capsys, *args) -> tuple[int, str]:
 
 def test_cli_config_file_and_overrides(tmp_path, capsys):
     out = tmp_path / "r"
-    cfg = {"data": str(DATA), "out": str(out), "N": 8, "M": 12, "crop": 64, "batch": 2,
+    cfg = {"data": str(DATA), "out": str(out), "N": 8, "M": 12, "transform": "gdn", "crop": 64, "batch": 2,
            "max_steps": 2, "warmup_steps": 1, "threads": 1, "progress": "off",
            "tensorboard": False, "lmbdas": [0.01, 0.02]}
     (tmp_path / "c.json").write_text(json.dumps(cfg))
@@ -187,7 +187,7 @@ def test_cli_config_file_and_overrides(tmp_path, capsys):
 def test_cli_errors(tmp_path, capsys, case):
     empty = tmp_path / "empty"
     empty.mkdir()
-    base = ["--data", DATA, "--out", tmp_path / "r", "--N", 8, "--M", 12, "--crop", 64,
+    base = ["--data", DATA, "--out", tmp_path / "r", "--N", 8, "--M", 12, "--transform", "gdn", "--crop", 64,
             "--max-steps", 1, "--progress", "off", "--no-tensorboard"]
     bad = tmp_path / "bad.json"
     args = {
@@ -209,7 +209,7 @@ def test_cli_errors(tmp_path, capsys, case):
 
 
 def test_cli_resume_with_another_model_config_is_an_error(tmp_path, capsys):
-    args = ["--data", DATA, "--out", tmp_path / "r", "--M", 12, "--crop", 64, "--batch", 2,
+    args = ["--data", DATA, "--out", tmp_path / "r", "--M", 12, "--transform", "gdn", "--crop", 64, "--batch", 2,
             "--max-steps", 1, "--threads", 1, "--progress", "off", "--no-tensorboard"]
     assert _run_cli(capsys, *args, "--N", 8)[0] == 0
     rc, err = _run_cli(capsys, *args, "--N", 16, "--max-steps", 2)
@@ -244,3 +244,9 @@ def test_init_starts_a_fresh_run_from_weights(tmp_path, tiny_env):
     assert src.exists()
     with pytest.raises(InputError, match="M=12"):
         train(_cfg(tmp_path / "bad", N=8, M=16, lmbdas=(0.01, 0.05), init=str(src)))
+
+
+def test_cli_impossible_dct_width_is_one_line_error(tmp_path, capsys):
+    rc, err = _run_cli(capsys, "--data", DATA, "--out", tmp_path / "r", "--M", 128,
+                       "--crop", 64, "--max-steps", 1, "--progress", "off", "--no-tensorboard")
+    assert rc == 1 and "192" in err and err.count("\n") == 1, err
