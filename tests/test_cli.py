@@ -129,3 +129,17 @@ def test_truncated_and_corrupted_files(tiny_env, tmp_path, capsys):
         rc, _, err = run(capsys, "decode", p, "-o", tmp_path / f"{name}.png")
         assert rc != 0 and err.count("\n") == 1
         assert not (tmp_path / f"{name}.png").exists()
+
+
+def test_decode_caps_are_cli_flags(tiny_env, tmp_path, capsys):
+    src = DATA / "kodim19_crop75x53.png"
+    enc = tmp_path / "o.ncb"
+    assert run(capsys, "encode", src, "-o", enc, "--codec", "tiny-test", "-q", 0)[0] == 0
+    rc, _, err = run(capsys, "decode", enc, "-o", tmp_path / "a.png", "--max-pixels", 1000)
+    assert rc == 1 and "--max-pixels" in err and err.count("\n") == 1
+    assert not (tmp_path / "a.png").exists()
+    rc, _, err = run(capsys, "decode", enc, "-o", tmp_path / "a.png", "--max-pixels", 0)
+    assert rc == 1 and err.count("\n") == 1
+    assert run(capsys, "decode", enc, "-o", tmp_path / "a.png", "--max-pixels", 75 * 53)[0] == 0
+    rc, out, _ = run(capsys, "info", enc)
+    assert "medium     image" in out
