@@ -1,11 +1,12 @@
-"""Write the golden vectors: small .ncb files from every shipped image model (container
-version 1, as this build writes it) and a manifest with the SHA-256 of each file's decoded
+"""Write the golden vectors: small .ncb files from every shipped image model and a manifest with the SHA-256 of each file's decoded
 RGB bytes (uint8 ``[H, W, 3]``, C order). tests/test_determinism.py decodes them and compares.
 
     PYTHONPATH=. python tests/data/golden/make_golden.py
 
-Rerun only on purpose (a model retrained, or a decoder change that is meant to change the
-pixels): the point of these files is that the decoded pixels never change unnoticed.
+Files already in the manifest are kept as they are: the first ones were written by container
+version 1 (before v2 existed) and prove that v1 files still decode. Only models without
+vectors get new ones (in the container version this build writes, recorded per file). Delete a
+model's entries on purpose only (a decoder change meant to change its pixels).
 """
 
 from __future__ import annotations
@@ -33,9 +34,13 @@ def sha256(b: bytes) -> str:
 
 
 def main() -> None:
-    entries = []
+    path = HERE / "manifest.json"
+    old = json.loads(path.read_text()) if path.exists() else {"files": []}
+    entries = [{"container_version": old.get("container_version", 1), **e}
+               for e in old["files"]]
+    have = {e["model"] for e in entries}
     for info in list_models():
-        if info.medium != "image":
+        if info.medium != "image" or info.name in have:
             continue
         codec = load_codec(info.name)
         for src, q in CASES:
@@ -45,13 +50,14 @@ def main() -> None:
             (HERE / name).write_bytes(data)
             dec = codec.decode(Container.from_bytes(data))
             entries.append({"file": name, "model": info.name, "weights": codec.digest,
+                            "container_version": VERSION, "torch": torch.__version__,
                             "quality": q, "source": f"tests/data/{src}",
                             "shape": list(dec.shape), "ncb_sha256": sha256(data),
                             "rgb_sha256": sha256(np.ascontiguousarray(dec).tobytes())})
             print(name, len(data), "bytes", entries[-1]["rgb_sha256"][:16])
-    manifest = {"command": COMMAND, "container_version": VERSION,
-                "torch": torch.__version__, "files": entries}
-    (HERE / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    manifest = {"command": COMMAND, "torch_first": old.get("torch", torch.__version__),
+                "files": entries}
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
 
 
 if __name__ == "__main__":
