@@ -165,3 +165,12 @@ def test_video_reader_errors(tmp_path):
         list_clips(tmp_path / "..")
     with pytest.raises(InputError, match="smaller"):
         read_clip(DATA / "video" / "foreman_crop_64x48_4f.yuv", size=(100, 100))
+
+
+def test_bd_rate_leaves_out_dominated_points():
+    """A curve whose quality dips at a higher rate (tiny images, coarse knobs) still gets a
+    BD-rate, from its Pareto front, with a warning instead of an interpolator crash."""
+    bumpy = _res([*RT, RT[-1] * 1.1], [*DT, DT[-1] - 1.0])
+    d = bd_rate(_res(RA, DA), bumpy)
+    assert d["bd_rate"] == pytest.approx(bd_rate(_res(RA, DA), _res(RT, DT))["bd_rate"])
+    assert "dominated" in d["warning"]

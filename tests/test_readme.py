@@ -74,3 +74,18 @@ def test_training_example_trains_exports_and_encodes(tmp_path):
     assert (tmp_path / "my-weights" / "mine.safetensors").exists()
     out = run(encode)
     assert "mine q=0" in out and (tmp_path / "photo.ncb").exists()
+
+
+def test_trainer_and_bench_example(tmp_path):
+    for d in ("photos", "kodak"):
+        (tmp_path / d).mkdir()
+        shutil.copy(DATA / "kodim19_crop128x96.png", tmp_path / d)
+    code = _block("python", "run_bench").replace(
+        "max_steps=2000", "max_steps=2, crop=64, batch=2, progress='off', tensorboard=False")
+    code = code.replace('anchor="webp"', 'anchor="webp", workers=1, progress=False')
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "runs" / "mine" / "checkpoint.pt").exists()
+    assert (tmp_path / "reports" / "k" / "report.html").exists()

@@ -33,8 +33,18 @@ def _curve(res: dict, metric: str, rate_key: str = "bpp") -> tuple[np.ndarray, n
         dist = msssim_db(dist)
     keep = np.isfinite(rate) & np.isfinite(dist) & (rate > 0)
     rate, dist = rate[keep], dist[keep]
-    order = np.argsort(rate)
-    return rate[order], dist[order]
+    order = np.argsort(rate, kind="stable")
+    rate, dist = rate[order], dist[order]
+    # The interpolators need quality strictly increasing with rate: keep the Pareto front
+    # (a point that costs more bits for no better quality is dominated by a cheaper one).
+    front = np.array([i == 0 or dist[i] > dist[:i].max() for i in range(len(dist))], bool)
+    return rate[front], dist[front]
+
+
+def _dominated(res: dict, metric: str, rate_key: str) -> int:
+    r = res["results"]
+    n = sum(1 for a, b in zip(r[rate_key], r[metric]) if np.isfinite([a, b]).all() and a > 0)
+    return n - len(_curve(res, metric, rate_key)[0])
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> float:
@@ -69,6 +79,9 @@ def bd_rate(anchor: dict, test: dict, metric: str = "psnr-rgb", method: str = "p
         warning = f"quality ranges overlap by only {overlap:.0%}: the figure covers a narrow range"
     elif min(len(ra), len(rt)) < 4:
         warning = "fewer than 4 points on a curve"
+    dropped = _dominated(anchor, metric, rate_key) + _dominated(test, metric, rate_key)
+    if dropped and warning is None:
+        warning = f"{dropped} dominated point(s) left out (quality not increasing with rate)"
     rate_overlap = _overlap(np.log10(ra), np.log10(rt))
     if rate_overlap == 0 and warning is None:
         warning = "bit-rate ranges do not overlap: no BD-PSNR"
