@@ -241,6 +241,11 @@ def test_init_starts_a_fresh_run_from_weights(tmp_path, tiny_env):
     shipped = HyperpriorImageCodec.from_info(get_model_info("tiny-test")).model.state_dict()
     k = "g_s.0.weight"
     assert torch.allclose(st[k], shipped[k], atol=1e-6)  # one step at lr 1e-12 moves nothing
+    from neurocodec.train.export import export
+
+    export(tmp_path / "run", "tiny-more", tmp_path / "w", command="test", data="tests/data")
+    man = json.loads((tmp_path / "w" / "tiny-more.json").read_text())
+    assert man["init_from"]["name"] == "tiny-test" and man["run_steps"] == 1
     assert src.exists()
     with pytest.raises(InputError, match="M=12"):
         train(_cfg(tmp_path / "bad", N=8, M=16, lmbdas=(0.01, 0.05), init=str(src)))

@@ -15,6 +15,7 @@ import torch
 
 from neurocodec.codecs.image.base import load_compatible
 from neurocodec.codecs.image.codec import save_weights
+from neurocodec.codecs.registry import weights_digest
 from neurocodec.train.archs import model_from_checkpoint
 
 
@@ -31,16 +32,37 @@ def export(run_dir: Path, name: str, out_dir: Path, command: str, data: str) -> 
     path = out_dir / f"{name}.safetensors"
     save_weights(model, path)
     params = sum(p.numel() for p in model.parameters())
+    hours, steps = st["elapsed"] / 3600, int(st["step"])
     manifest = {"name": name, "codec": model.codec_name, "medium": "image",
                 "qualities": list(range(len(cfg["lmbdas"]))), "lmbdas": list(cfg["lmbdas"]),
                 "params": params, "training_command": command,
-                "training_hours": round(st["elapsed"] / 3600, 3), "training_steps": st["step"],
+                "training_hours": round(hours, 3), "training_steps": steps,
                 "data": data, "config": cfg}
+    parent = _init_parent(run_dir)
+    if parent is not None:  # budgets count the starting model's training too
+        manifest.update({
+            "init_from": parent, "run_hours": round(hours, 3), "run_steps": steps,
+            "training_hours": round(hours + parent["training_hours"], 3),
+            "training_steps": steps + parent["training_steps"]})
     (out_dir / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
     for log in ("log", "val"):  # the training curve and the real-bitstream validation
         if (run_dir / f"{log}.csv").exists():
             shutil.copy(run_dir / f"{log}.csv", out_dir / f"{name}.{log}.csv")
     return path
+
+
+def _init_parent(run_dir: Path) -> dict | None:
+    """The shipped model a run started from (``--init NAME``), with its own budget."""
+    cfg_path = run_dir / "config.json"
+    init = json.loads(cfg_path.read_text()).get("init", "") if cfg_path.exists() else ""
+    if not init or init.endswith(".safetensors"):
+        return None
+    from neurocodec.codecs.registry import get_model_info
+
+    info = get_model_info(init)
+    return {"name": info.name, "weights": weights_digest(info.weights_path),
+            "training_hours": info.training_hours,
+            "training_steps": int(info.manifest.get("training_steps", 0))}
 
 
 def main(argv: list[str] | None = None) -> None:
