@@ -33,7 +33,7 @@ class TrainConfig:
     lmbdas: tuple[float, ...] = ()
     loss: str = "mse"  # "mse" | "ms-ssim"
     # --- data
-    crop: int = 128
+    crop: int = 256
     batch: int = 8  # per process: the global batch under DDP is batch x world size
     vflip: bool = False  # photos have an up and a down; vertical flips are opt-in
     workers: int = 0  # DataLoader worker processes; batches do not depend on it
