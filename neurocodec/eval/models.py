@@ -32,14 +32,18 @@ def resolve_codec(name: str, medium: str, classical: dict[str, Callable[[], Base
                   get_classical: Callable[[str], Baseline], aliases: dict | None = None
                   ) -> Baseline:
     """A classical baseline of ``medium`` (or alias) by name, else a registered codec of that
-    medium by exact name or by the unique name starting with ``name`` (``hyperprior`` →
-    ``hyperprior-vr``)."""
+    medium by exact name, or by the unique name starting with ``name``, or, when several do,
+    the medium's default among them (``hyperprior`` → ``hyperprior-vr2``)."""
     from neurocodec.codecs.registry import list_codecs
 
     if name in classical or name in (aliases or {}):
         return get_classical(name)
-    ours = [c.name for c in list_codecs(medium)]
+    rows = list_codecs(medium)
+    ours = [c.name for c in rows]
     matches = [m for m in ours if m == name] or [m for m in ours if m.startswith(name)]
+    default = [c.name for c in rows if c.default and c.name in matches]
+    if len(matches) > 1 and default:  # "hyperprior" → the default of the hyperprior models
+        matches = default
     if len(matches) != 1:
         known = ", ".join([*classical, *ours])
         raise InputError(f"unknown or ambiguous {medium} codec {name!r} (known: {known})")
