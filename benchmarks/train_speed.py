@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from neurocodec.codecs.rd import bits_per_pixel
 from neurocodec.datasets.images import CropSampler, StepBatches
 from neurocodec.train.archs import build_model
 from neurocodec.train.config import TrainConfig
@@ -83,8 +84,8 @@ class Runner:
         xx = x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
             out = self.model(xx, q)
-        bits = sum((-torch.log2(v.float())).sum() for v in out["likelihoods"].values())
-        bpp = float(bits / (x.shape[0] * x.shape[-2] * x.shape[-1]))
+        lik = {k: v.float() for k, v in out["likelihoods"].items()}
+        bpp = float(bits_per_pixel(lik, x.shape[-2] * x.shape[-1]).mean())
         mse = float((out["x_hat"].float() - x).pow(2).mean())
         return bpp, 10 * torch.log10(torch.tensor(1 / mse)).item()
 

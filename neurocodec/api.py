@@ -66,16 +66,32 @@ def resolve(item: Any, codec: str | None, medium: str | None) -> tuple[Codec, Me
     return c, registry.get_medium(c.medium)
 
 
+def _check_output(output: PathLike, force: bool, medium: Medium | None = None) -> None:
+    """Before any work: an existing output needs ``force``; a decoded item needs an extension
+    its medium writes."""
+    p = Path(output)
+    if medium is not None and p.suffix.lower() not in medium.write_exts:
+        raise InputError(f"{p}: {_article(medium.name)} decodes to "
+                         f"{', '.join(medium.write_exts)}, not {p.suffix or '(no extension)'!r}")
+    if p.exists() and not force:
+        raise InputError(f"{p}: output exists (use --force to overwrite)")
+
+
 def encode_item(item: Any, codec: str | None = None, quality: int | None = None, *,
+                output: PathLike | None = None, force: bool = False,
                 medium: str | None = None, **options: Any) -> Encoded:
-    """Encode a file path or an in-memory item (``uint8 [H, W, 3]`` image, ...)."""
+    """Encode a file path or an in-memory item (``uint8 [H, W, 3]`` image, ...); with
+    ``output``, also write the file atomically (checked before encoding)."""
+    if output is not None:
+        _check_output(output, force)
     c, m = resolve(item, codec, medium)
     meta: dict = {}
     if isinstance(item, (str, Path)):
         item, meta = m.read(Path(item))
     q = c.default_quality if quality is None else quality
-    c.check_quality(q)
-    data = c.encode(item, q, meta=meta or None, **options)
+    data = c.encode(item, q, meta=meta or None, **options)  # the codec checks q
+    if output is not None:
+        write_atomic(output, data, force=force)
     return Encoded(data, c, q, m, m.units(item))
 
 
@@ -86,12 +102,8 @@ def encode(item: Any, codec: str | None = None, quality: int | None = None, *,
     with ``output``, also written there atomically (an existing file only with ``force``).
     ``quality`` defaults to the codec's middle quality; ``options`` go to the codec (e.g.
     ``refine=RefineConfig(steps=50)`` for image models)."""
-    if output is not None and Path(output).exists() and not force:
-        raise InputError(f"{output}: output exists (use --force to overwrite)")
-    enc = encode_item(item, codec, quality, medium=medium, **options)
-    if output is not None:
-        write_atomic(output, enc.data, force=force)
-    return enc.data
+    return encode_item(item, codec, quality, output=output, force=force, medium=medium,
+                       **options).data
 
 
 def open_container(data: bytes | PathLike) -> Container:
@@ -107,15 +119,6 @@ class Decoded:
     container: Container
 
 
-def _check_output(output: PathLike, medium: Medium, force: bool) -> None:
-    p = Path(output)
-    if p.suffix.lower() not in medium.write_exts:
-        raise InputError(f"{p}: {_article(medium.name)} decodes to "
-                         f"{', '.join(medium.write_exts)}, not {p.suffix or '(no extension)'!r}")
-    if p.exists() and not force:
-        raise InputError(f"{p}: output exists (use --force to overwrite)")
-
-
 def decode_item(data: bytes | PathLike, *, output: PathLike | None = None, force: bool = False,
                 limits: DecodeLimits | None = None) -> Decoded:
     """Decode a ``.ncb`` file (bytes or path) with the codec its header names; with
@@ -129,7 +132,7 @@ def decode_item(data: bytes | PathLike, *, output: PathLike | None = None, force
         raise BitstreamError(f"file holds medium {c.medium!r}, which this build cannot decode "
                              f"(it has: {', '.join(sorted(registry.media()))})")
     if output is not None:
-        _check_output(output, medium, force)
+        _check_output(output, force, medium)
     codec = registry.codec_for(c)
     item = codec.decode(c, limits or DecodeLimits())
     if output is not None:

@@ -22,11 +22,7 @@ def _limits(a):
 
 def _encode(a) -> None:
     from neurocodec.api import encode_item
-    from neurocodec.codecs.container import write_atomic
 
-    out = Path(a.output)
-    if out.exists() and not a.force:
-        raise NeurocodecError(f"{out}: output exists (use --force to overwrite)")
     options = {}
     if a.refine is not None:
         from neurocodec.codecs.image.refine import RefineConfig
@@ -36,10 +32,9 @@ def _encode(a) -> None:
     elif a.refine_lr is not None:
         raise InputError("--refine-lr needs --refine STEPS")
     t = time.perf_counter()
-    enc = encode_item(a.input, a.codec, a.quality, **options)
+    enc = encode_item(a.input, a.codec, a.quality, output=a.output, force=a.force, **options)
     dt = time.perf_counter() - t
-    write_atomic(out, enc.data, force=a.force)
-    print(f"{a.input} -> {out}: {len(enc.data)} bytes, {enc.rate:.4f} {enc.medium.rate}, "
+    print(f"{a.input} -> {a.output}: {len(enc.data)} bytes, {enc.rate:.4f} {enc.medium.rate}, "
           f"{enc.codec.name} q={enc.quality}, {dt:.2f} s")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from neurocodec.codecs.container import Container, read_file, write_atomic
 from neurocodec.codecs.image.io import read_image, write_image
-from neurocodec.codecs.registry import default_codec, load_codec
+from neurocodec.codecs.registry import load_codec
 from neurocodec.eval.metrics import bpp, psnr
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "kodim23.png"
@@ -17,7 +17,7 @@ SAMPLE = Path(__file__).resolve().parent / "data" / "kodim23.png"
 def main(qualities: tuple[int, ...] = (1, 4)) -> None:
     img, _ = read_image(SAMPLE)
     t = time.perf_counter()
-    codec = load_codec(default_codec("image"))
+    codec = load_codec()  # the image default
     codec.decode(Container.from_bytes(codec.encode(img[:64, :64].copy(), 0)))  # JIT warm-up
     print(f"model {codec.name} loaded and warmed up in {time.perf_counter() - t:.2f} s; "
           f"sample {SAMPLE.name} {img.shape[1]}x{img.shape[0]}")

@@ -52,7 +52,7 @@ def crafted_huge_image(codec, side: int = 32767, z_bytes: int = 1_400_000) -> by
     zs = [-(-side // pad)] * 2
     n_z = codec.model.stream_symbol_counts(tuple(zs))[0]
     prec_z, prec_y = codec.model.z_tables.precision, codec.model.y_tables.precision
-    header = {"medium": "image", "codec": codec.codec_name, "model": codec.name,
+    header = {"medium": "image", "codec": codec.family, "model": codec.name,
               "weights": codec.digest, "shape": [side, side, 3],
               "meta": {"quality": 0, "z_shape": zs, "input_mode": "RGB"}}
     return raw_container(header, [rans_stream(n_z, z_bytes // 2, precision=prec_z),

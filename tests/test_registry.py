@@ -70,7 +70,7 @@ def signal_medium(monkeypatch):
     registry.media()  # the shipped plugins first
     m = Medium(name="signal", read_exts=(".sig",), write_exts=(".sig",), read=_read_sig,
                write=_write_sig, units=lambda x: int(x.size), describe=lambda x: f"{x.size} "
-               "samples", unit="sample")
+               "samples", rate="bits/sample")
     monkeypatch.setitem(registry._MEDIA, "signal", m)
     monkeypatch.setitem(registry._DEFAULTS, "signal", "zsig")
     monkeypatch.setitem(registry._CODECS, "zsig", registry.CodecEntry(

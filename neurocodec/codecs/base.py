@@ -25,8 +25,8 @@ class Medium:
 
     ``read(path) -> (item, meta)``: ``meta`` is stored in the container (e.g. the input's
     colour mode). ``write(path, item, force)`` writes atomically. ``units(item)`` is the rate's
-    denominator (pixels, pixels x frames, Gaussians) named ``unit``; ``rate`` is the name of
-    the rate column (``"bpp"``: bits per unit)."""
+    denominator (pixels, pixels x frames, Gaussians); ``rate`` names the rate (``"bpp"``: bits
+    per pixel)."""
 
     name: str
     read_exts: tuple[str, ...]
@@ -35,7 +35,6 @@ class Medium:
     write: Callable[[Path, Any, bool], None]
     units: Callable[[Any], int]
     describe: Callable[[Any], str]
-    unit: str = "pixel"
     rate: str = "bpp"
 
     def handles(self, path: str | Path) -> bool:

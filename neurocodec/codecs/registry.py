@@ -93,7 +93,7 @@ _MEDIA: dict[str, Medium] = {}
 _FAMILIES: dict[str, Family] = {}
 _CODECS: dict[str, CodecEntry] = {}
 _DEFAULTS: dict[str, str] = {}  # medium -> default codec name
-_loaded: list[bool] = []
+_plugins_loaded = False
 
 
 # --- registration (called by the medium packages) ----------------------------------------
@@ -114,9 +114,10 @@ def register_codec(entry: CodecEntry) -> None:
 
 
 def _ensure_plugins() -> None:
-    if _loaded:
+    global _plugins_loaded
+    if _plugins_loaded:
         return
-    _loaded.append(True)
+    _plugins_loaded = True
     import sys
 
     me = sys.modules[__name__]

@@ -72,6 +72,11 @@ class BenchRun:
 
 # --- media -------------------------------------------------------------------------------
 
+def _pixels(x: np.ndarray) -> int:
+    """Pixels of ``[H, W, 3]`` or ``[T, H, W, 3]`` (every frame's): the rate's denominator."""
+    return int(np.prod(x.shape[:-1]))
+
+
 def _image_medium(cfg: BenchConfig) -> Medium:
     from neurocodec.codecs.image.io import read_image
     from neurocodec.datasets.images import list_images
@@ -79,7 +84,7 @@ def _image_medium(cfg: BenchConfig) -> Medium:
     from neurocodec.eval.models import resolve_image_codec
 
     return Medium("image", list_images, lambda p: read_image(p)[0], resolve_image_codec,
-                  image_metrics, lambda x: int(np.prod(x.shape[:-1])), table_for("image"))
+                  image_metrics, _pixels, table_for("image"))
 
 
 def _video_metrics(ref: np.ndarray, rec: np.ndarray) -> dict[str, float]:
@@ -94,8 +99,7 @@ def _video_medium(cfg: BenchConfig) -> Medium:
     from neurocodec.eval.models import resolve_video_codec
 
     return Medium("video", list_clips, partial(read_clip, frames=cfg.frames, size=cfg.size),
-                  resolve_video_codec, _video_metrics, lambda x: int(np.prod(x.shape[:-1])),
-                  table_for("video"))
+                  resolve_video_codec, _video_metrics, _pixels, table_for("video"))
 
 
 MEDIA: dict[str, Callable[[BenchConfig], Medium]] = {"image": _image_medium,

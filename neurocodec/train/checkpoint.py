@@ -34,10 +34,8 @@ def restore(path: Path, model: nn.Module, opt: torch.optim.Optimizer,
     dev = next(model.parameters()).device
     st = torch.load(path, weights_only=True, map_location=dev)
     was = st.get("arch", "hyperprior")  # checkpoints from before the arch registry
-    cfg = model.cfg.to_dict()
-    diff = [f"{k}={st['model_cfg'].get(k)!r}" for k in cfg if st["model_cfg"].get(k) != cfg[k]]
-    if was != arch or diff:
-        got = ", ".join(diff) if was == arch else f"arch {was!r}"
+    got = _mismatch(was, st["model_cfg"], arch, model)
+    if got:
         raise InputError(f"{path}: the run was trained with {got}; resume with the run's "
                          "config.json, or start over with --no-resume")
     load_compatible(model, st["model"])
@@ -62,13 +60,20 @@ def init_from(source: str, model: nn.Module, arch: str) -> None:
         src = load_weights(path)
     except ModelError as e:
         raise InputError(f"--init {source}: {e}") from None
-    cfg, got = model.cfg.to_dict(), src.cfg.to_dict()
-    diff = [f"{k}={got.get(k)!r} (run: {cfg[k]!r})" for k in cfg if got.get(k) != cfg[k]]
-    if src.codec_name != arch or diff:
-        what = ", ".join(diff) if src.codec_name == arch else f"arch {src.codec_name!r}"
+    what = _mismatch(src.codec_name, src.cfg.to_dict(), arch, model)
+    if what:
         raise InputError(f"--init {source}: its weights have {what}")
     dev = next(model.parameters()).device
     load_compatible(model, {k: v.to(dev) for k, v in src.state_dict().items()})
+
+
+def _mismatch(src_arch: str, src_cfg: dict, arch: str, model: nn.Module) -> str:
+    """How a source (checkpoint, weights) differs from the run's model: ``"arch 'x'"``, the
+    differing config fields as ``"N=8, M=12"`` (the source's values), or ``""``."""
+    if src_arch != arch:
+        return f"arch {src_arch!r}"
+    cfg = model.cfg.to_dict()
+    return ", ".join(f"{k}={src_cfg.get(k)!r}" for k in cfg if src_cfg.get(k) != cfg[k])
 
 
 def _load_opt(opt: torch.optim.Optimizer, state: dict, params: list) -> None:

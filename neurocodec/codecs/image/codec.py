@@ -90,10 +90,6 @@ class ImageCodec(Codec):
         self.model, self.name, self.digest = model, name, digest
         self.family = model.codec_name
 
-    @property
-    def codec_name(self) -> str:
-        return self.model.codec_name
-
     @classmethod
     def from_info(cls, info: ModelInfo) -> ImageCodec:
         return cls(load_weights(info.weights_path), info.name, weights_digest(info.weights_path))
@@ -120,7 +116,7 @@ class ImageCodec(Codec):
         else:
             r = refine_latents(self.model, x, quality, refine)
             streams, z_shape = r.streams, r.z_shape
-        c = Container(codec=self.codec_name, model=self.name, weights=self.digest,
+        c = Container(codec=self.family, model=self.name, weights=self.digest,
                       shape=[h, w, 3],
                       meta={"quality": quality, "z_shape": list(z_shape), **(meta or {})},
                       sections=streams)
