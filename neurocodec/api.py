@@ -70,7 +70,11 @@ def _check_output(output: PathLike, force: bool, medium: Medium | None = None) -
     """Before any work: an existing output needs ``force``; a decoded item needs an extension
     its medium writes."""
     p = Path(output)
-    if medium is not None and p.suffix.lower() not in medium.write_exts:
+    if medium is not None and medium.output_error is not None:
+        why = medium.output_error(p)
+        if why:
+            raise InputError(f"{p}: {why}")
+    elif medium is not None and p.suffix.lower() not in medium.write_exts:
         raise InputError(f"{p}: {_article(medium.name)} decodes to "
                          f"{', '.join(medium.write_exts)}, not {p.suffix or '(no extension)'!r}")
     if p.exists() and not force:
@@ -86,8 +90,13 @@ def encode_item(item: Any, codec: str | None = None, quality: int | None = None,
         _check_output(output, force)
     c, m = resolve(item, codec, medium)
     meta: dict = {}
+    reading = {k: options.pop(k) for k in m.read_options if k in options}
+    reading = {k: v for k, v in reading.items() if v is not None}
     if isinstance(item, (str, Path)):
-        item, meta = m.read(Path(item))
+        item, meta = m.read(Path(item), **reading)
+    elif reading:
+        raise InputError(f"{', '.join(sorted(reading))}: options of reading a file, but the "
+                         f"input is an array")
     q = c.default_quality if quality is None else quality
     data = c.encode(item, q, meta=meta or None, **options)  # the codec checks q
     if output is not None:
@@ -136,7 +145,7 @@ def decode_item(data: bytes | PathLike, *, output: PathLike | None = None, force
     codec = registry.codec_for(c)
     item = codec.decode(c, limits or DecodeLimits())
     if output is not None:
-        medium.write(Path(output), item, force)
+        medium.write(Path(output), item, force, c.meta)
     return Decoded(item, codec, medium, c)
 
 

@@ -31,6 +31,9 @@ def _encode(a) -> None:
         options["refine"] = RefineConfig(steps=a.refine, **lr)  # checks the values (InputError)
     elif a.refine_lr is not None:
         raise InputError("--refine-lr needs --refine STEPS")
+    # Video: the reader's options (a raw clip's size, a frame range) and the fit's.
+    options.update(video_size=a.video_size, frames=a.frames, params=a.params,
+                   epochs=a.epochs, prune=a.prune, run_dir=a.run_dir)
     t = time.perf_counter()
     enc = encode_item(a.input, a.codec, a.quality, output=a.output, force=a.force, **options)
     dt = time.perf_counter() - t
@@ -131,6 +134,22 @@ def _size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _size_wh(text: str) -> tuple[int, int]:
+    """``WxH`` -> ``(W, H)``."""
+    h, w = _size(text)
+    return w, h
+
+
+def _frame_range(text: str) -> tuple[int, int]:
+    try:
+        a, b = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"frame range must be A:B, got {text!r}") from None
+    if not 0 <= a < b:
+        raise argparse.ArgumentTypeError(f"frame range {text!r}: need 0 <= A < B")
+    return a, b
+
+
 def _floats(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(v) for v in text.split(","))
@@ -202,6 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "distortion cost before coding (slower encode; same decoder)")
     e.add_argument("--refine-lr", type=float, metavar="LR",
                    help="learning rate of --refine (default: RefineConfig's)")
+    v = e.add_argument_group("video (hnerv, nerv: encoding fits a network to the clip)")
+    v.add_argument("--video-size", type=_size_wh, metavar="WxH", help="frame size of a raw .yuv")
+    v.add_argument("--frames", type=_frame_range, metavar="A:B", help="encode frames A..B-1")
+    v.add_argument("--params", help="parameter budget, e.g. 300k or 0.3M (default: from -q)")
+    v.add_argument("--epochs", type=int, help="fitting epochs (default: FitConfig's)")
+    v.add_argument("--prune", type=float, metavar="F",
+                   help="zero the fraction F of smallest weights during the fit")
+    v.add_argument("--run-dir", metavar="DIR", help="keep the fit's checkpoint and logs here; "
+                   "an interrupted fit resumes from it")
     e.set_defaults(fn=_encode)
     d = sub.add_parser("decode", help="decompress a .ncb file (codec and medium from its header)")
     d.add_argument("input")

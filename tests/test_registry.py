@@ -35,7 +35,7 @@ def _read_sig(p: Path):
     return np.frombuffer(data, "<i2").copy(), {}
 
 
-def _write_sig(p: Path, x, force: bool) -> None:
+def _write_sig(p: Path, x, force: bool, meta: dict | None = None) -> None:
     write_atomic(p, x.astype("<i2").tobytes(), force=force)
 
 

@@ -23,19 +23,25 @@ from neurocodec.errors import BitstreamError, InputError
 class Medium:
     """What the CLI, the API and the bench need to know about one medium's files.
 
-    ``read(path) -> (item, meta)``: ``meta`` is stored in the container (e.g. the input's
-    colour mode). ``write(path, item, force)`` writes atomically. ``units(item)`` is the rate's
-    denominator (pixels, pixels x frames, Gaussians); ``rate`` names the rate (``"bpp"``: bits
-    per pixel)."""
+    ``read(path, **read_options) -> (item, meta)``: ``meta`` is stored in the container (the
+    input's colour mode, a clip's frame rate); ``read_options`` names the encode options the
+    reader takes (a raw clip's ``video_size``) rather than the codec. ``write(path, item,
+    force, meta)`` writes atomically, ``meta`` being the file's (a clip's frame rate comes
+    back). ``output_error(path)`` says why ``path`` is no output of this medium (None: it is),
+    for outputs that are not plain extensions (a folder of frames). ``units(item)`` is the
+    rate's denominator (pixels, pixels x frames, Gaussians); ``rate`` names the rate
+    (``"bpp"``: bits per pixel)."""
 
     name: str
     read_exts: tuple[str, ...]
     write_exts: tuple[str, ...]
-    read: Callable[[Path], tuple[Any, dict]]
-    write: Callable[[Path, Any, bool], None]
+    read: Callable[..., tuple[Any, dict]]
+    write: Callable[[Path, Any, bool, dict | None], None]
     units: Callable[[Any], int]
     describe: Callable[[Any], str]
     rate: str = "bpp"
+    read_options: tuple[str, ...] = ()
+    output_error: Callable[[Path], str | None] | None = None
 
     def handles(self, path: str | Path) -> bool:
         return Path(path).suffix.lower() in self.read_exts

@@ -17,19 +17,20 @@ from neurocodec.train.optim import main_parameters
 
 
 def save(path: Path, model: nn.Module, opt: torch.optim.Optimizer,
-         aux_opt: torch.optim.Optimizer, arch: str, step: int, elapsed: float,
+         aux_opt: torch.optim.Optimizer | None, arch: str, step: int, elapsed: float,
          **extra) -> None:
     """Written to a temporary file first: an interruption never leaves half a checkpoint."""
     tmp = path.with_suffix(".tmp")
     cfg = model.cfg.to_dict()
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                "aux_opt": aux_opt.state_dict(), "step": step, "elapsed": elapsed,
+                "aux_opt": None if aux_opt is None else aux_opt.state_dict(), "step": step, "elapsed": elapsed,
                 "arch": arch, "model_cfg": cfg, **extra}, tmp)
     tmp.replace(path)
 
 
 def restore(path: Path, model: nn.Module, opt: torch.optim.Optimizer,
-            aux_opt: torch.optim.Optimizer, arch: str, aux_lr: float) -> tuple[int, float]:
+            aux_opt: torch.optim.Optimizer | None, arch: str, aux_lr: float = 0.0
+            ) -> tuple[int, float]:
     """Load a checkpoint into the model and optimizers; returns ``(step, elapsed seconds)``."""
     dev = next(model.parameters()).device
     st = torch.load(path, weights_only=True, map_location=dev)
@@ -40,9 +41,10 @@ def restore(path: Path, model: nn.Module, opt: torch.optim.Optimizer,
                          "config.json, or start over with --no-resume")
     load_compatible(model, st["model"])
     _load_opt(opt, st["opt"], main_parameters(model))
-    aux_opt.load_state_dict(st["aux_opt"])
-    for g in aux_opt.param_groups:  # the config's aux lr wins over the checkpoint's
-        g["lr"] = aux_lr
+    if aux_opt is not None:
+        aux_opt.load_state_dict(st["aux_opt"])
+        for g in aux_opt.param_groups:  # the config's aux lr wins over the checkpoint's
+            g["lr"] = aux_lr
     return st["step"], st["elapsed"]
 
 

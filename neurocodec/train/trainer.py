@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -30,9 +29,9 @@ from neurocodec.errors import InputError
 from neurocodec.train import checkpoint, ddp
 from neurocodec.train.archs import build_model, get_arch
 from neurocodec.train.config import TrainConfig
-from neurocodec.train.logs import RunLog
+from neurocodec.train.loop import Run, run_loop
 from neurocodec.train.losses import DISTORTIONS, rd_loss
-from neurocodec.train.optim import is_aux, lr_at, main_parameters, optimizers, set_lr
+from neurocodec.train.optim import is_aux, main_parameters, optimizers
 from neurocodec.train.validate import load_val_images, validate
 
 __all__ = ["TrainConfig", "train"]
@@ -62,67 +61,41 @@ def _train(cfg: TrainConfig, d: ddp.Dist, resume: bool) -> Path:
     val_q = list(cfg.val_qualities) or list(range(model.num_qualities))
     if not set(val_q) <= set(range(model.num_qualities)):
         raise InputError(f"val_qualities {val_q}: the model has {model.num_qualities} qualities")
-    out = Path(cfg.out)
-    ckpt = out / "checkpoint.pt"
-    step, elapsed = 0, 0.0
-    if resume and ckpt.exists():
-        step, elapsed = checkpoint.restore(ckpt, model, opt, aux_opt, cfg.arch, cfg.aux_lr)
-    elif cfg.init:
+    run = Run(Path(cfg.out), model, opt, aux_opt, cfg.arch)
+    if not (resume and run.restore(cfg.aux_lr)) and cfg.init:
         checkpoint.init_from(cfg.init, model, cfg.arch)
     net = ddp.wrap(model, d, [n for n, _ in model.named_parameters() if is_aux(n)],
                    cfg.find_unused_parameters)
-    log = None
     if d.main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-        log = RunLog(out, step, cfg.max_steps or None, cfg.progress, cfg.tensorboard,
-                     validation=bool(val_images))
+        run.out.mkdir(parents=True, exist_ok=True)
+        (run.out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     batches = iter(DataLoader(data, batch_size=None, num_workers=cfg.workers,
-                              sampler=range(step, cfg.max_steps or sys.maxsize),
+                              sampler=range(run.step, cfg.max_steps or sys.maxsize),
                               pin_memory=d.device.type == "cuda"))
     lmbdas = torch.tensor(model.cfg.lmbdas, device=d.device)
-    budget = cfg.budget_minutes * 60
-    t0 = time.time() - elapsed
-    start, last_val = step, -1
 
-    def save(**extra) -> None:
-        checkpoint.save(ckpt, model, opt, aux_opt, cfg.arch, step, time.time() - t0, **extra)
-
-    def run_validation() -> None:
-        nonlocal last_val
-        log.validation(step, validate(model, get_arch(cfg.arch), val_images, val_q))
-        last_val = step
-
-    while True:
-        elapsed = ddp.from_main(time.time() - t0, d)  # every rank follows rank 0's clock
-        frac = step / cfg.max_steps if cfg.max_steps > 0 else elapsed / budget
-        if frac >= 1.0 or (cfg.stop_at > 0 and step >= cfg.stop_at):
-            break
-        lr = lr_at(cfg, step, frac)
-        set_lr(opt, lr)
+    def step_fn(step: int) -> tuple[dict, Tensor]:
         x = next(batches).to(d.device, non_blocking=True)
         torch.manual_seed(mixed_seed(cfg.seed, d.rank, step))  # qualities and noise of this step
         q = torch.randint(0, model.num_qualities, (x.shape[0],)).to(d.device)
-        r, aux = train_step(net, model, x, q, lmbdas, cfg, opt, aux_opt, main_params)
-        step += 1
-        if not d.main:
-            continue
-        left = None if cfg.max_steps > 0 else (budget - elapsed) / 60
-        log.step(step, lr, r, aux, elapsed / 60, left, cfg.log_every)
-        if step % cfg.ckpt_every == 0:
-            save()
-        if val_images and step % cfg.val_every == 0:
-            run_validation()
-    del batches  # stops DataLoader workers
-    digests = ddp.rank_digests(net, d)
-    if d.main:
-        if val_images and step > start and last_val != step:  # the final weights' numbers
-            run_validation()
-        save(**({"rank_digests": digests} if d.world > 1 else {}))
-        log.close()
+        return train_step(net, model, x, q, lmbdas, cfg, opt, aux_opt, main_params)
+
+    def final_extra() -> dict:
+        nonlocal batches
+        del batches  # stops DataLoader workers
+        digests.extend(ddp.rank_digests(net, d))
+        return {"rank_digests": digests} if d.world > 1 else {}
+
+    digests: list[str] = []
+    validate_fn = None
+    if val_images:
+        def validate_fn(step: int) -> list[dict]:
+            return validate(model, get_arch(cfg.arch), val_images, val_q)
+
+    run_loop(cfg, run, step_fn, d, validate_fn, final_extra)
     if len(set(digests)) > 1:
         raise RuntimeError(f"DDP ranks diverged: parameter digests {digests}")
-    return ckpt
+    return run.ckpt
 
 
 def prepare_model(model: torch.nn.Module, cfg: TrainConfig) -> torch.nn.Module:

@@ -13,7 +13,8 @@ def register(registry) -> None:
     registry.register_medium(Medium(
         name="image", read_exts=tuple(sorted(io.READ_EXTS)),
         write_exts=tuple(sorted(io.WRITE_FORMATS)),
-        read=lambda p: _read(io, p), write=io.write_image,
+        read=lambda p: _read(io, p),
+        write=lambda p, img, force, meta=None: io.write_image(p, img, force),
         units=lambda img: int(img.shape[0] * img.shape[1]),
         describe=lambda img: f"{img.shape[1]}x{img.shape[0]}"), DEFAULT_MODEL)
     from neurocodec.codecs.image.codec import ARCHS, ImageCodec

@@ -1,0 +1,267 @@
+"""The INR video codecs (``hnerv``, ``nerv``): fit the clip, quantize what the decoder needs,
+entropy-code it with the shared rANS backend, and back.
+
+File (container v2, medium ``video``): ``shape = [T, H, W, 3]``; ``meta`` holds the
+architecture (``inr``, every field checked on decode), ``fps`` and the fit's settings;
+section 0 the fp16 quantization steps (weights, in parameter order, then HNeRV's embedding
+centres and steps), section 1 every quantized tensor through :mod:`neurocodec.entropy.arrays`
+(one table index per group: a weight row, a small tensor, an embedding channel).
+bpp = 8 x file bytes / (T x H x W).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import warnings
+import zlib
+from typing import Any
+
+import numpy as np
+import torch
+
+from neurocodec.codecs.base import Codec, reject_options
+from neurocodec.codecs.container import Container
+from neurocodec.codecs.limits import (
+    DEFAULT_LIMITS,
+    DecodeLimits,
+    check_frames,
+    check_int,
+    check_int_list,
+    check_pixels,
+    check_str,
+)
+from neurocodec.codecs.video import quant
+from neurocodec.codecs.video.fit import FitConfig, fit, frame_times, frames_tensor
+from neurocodec.codecs.video.models import KINDS, MAX_PAD, INRConfig, VideoINR
+from neurocodec.entropy import arrays
+from neurocodec.errors import BitstreamError, InputError
+
+FORMAT = 1
+# Parameters per pixel (T x H x W) of each quality: ~6 bits per parameter once coded, so
+# roughly 0.05 ... 0.8 bpp.
+PARAMS_PER_PIXEL = (0.008, 0.016, 0.032, 0.064, 0.128)
+MAX_STORED = 1 << 26  # parameters a file may declare (a 64M-parameter decoder is no clip codec)
+GROUP_MIN = 64  # rows shorter than this share their tensor's table
+DECODE_BATCH = 4  # frames per decoder pass
+
+
+def parse_params(text: str | int) -> int:
+    """``"0.3M"``, ``"300k"``, ``"300000"`` -> 300000."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        v = float(text)
+    else:
+        s = str(text).strip().lower().replace("_", "")
+        mult = {"k": 1e3, "m": 1e6}.get(s[-1:], 1.0)
+        try:
+            v = float(s[:-1] if s[-1:] in "km" else s) * mult
+        except ValueError:
+            raise InputError(f"--params must be a count like 300000, 300k or 0.3M, not "
+                             f"{text!r}") from None
+    if not math.isfinite(v) or not 1_000 <= v <= MAX_STORED:
+        raise InputError(f"--params must be between 1k and {MAX_STORED / 1e6:.0f}M, not {text!r}")
+    return int(round(v))
+
+
+def _groups(q: torch.Tensor) -> list[np.ndarray]:
+    a = q.numpy()
+    if a.ndim >= 2 and a[0].size >= GROUP_MIN:
+        return [r.ravel() for r in a.reshape(a.shape[0], -1)]
+    return [a.ravel()]
+
+
+def _group_sizes(shape: tuple[int, ...]) -> list[int]:
+    n = math.prod(shape)
+    if len(shape) >= 2 and n // shape[0] >= GROUP_MIN:
+        return [n // shape[0]] * shape[0]
+    return [n]
+
+
+class INRCodec(Codec):
+    """``encode(clip uint8 [T, H, W, 3], quality, params=, epochs=, prune=, run_dir=, ...)``
+    fits the INR (minutes: it is a per-clip training run) and returns the file."""
+
+    medium = "video"
+    qualities = list(range(len(PARAMS_PER_PIXEL)))
+    FIT_OPTIONS = ("params", "epochs", "prune", "run_dir", "threads", "progress", "precision",
+                   "channels_last", "seed")
+
+    def __init__(self, kind: str):
+        self.name = self.family = kind
+        h = hashlib.sha256(f"{kind}/format{FORMAT}/{arrays.family().digest()}".encode())
+        self.digest = h.hexdigest()[:16]
+
+    # --- encode ---------------------------------------------------------------------------
+    def encode(self, clip: np.ndarray, quality: int, meta: dict | None = None, **options: Any
+               ) -> bytes:
+        reject_options(self, options, self.FIT_OPTIONS)
+        self.check_quality(quality)
+        clip = np.asarray(clip)
+        if clip.ndim != 4 or clip.shape[3] != 3 or clip.dtype != np.uint8 or not clip.shape[0]:
+            raise InputError("a clip must be uint8 T x H x W x 3 with at least one frame")
+        t, h, w, _ = clip.shape
+        params = options.pop("params", None)
+        params = (parse_params(params) if params is not None
+                  else max(int(PARAMS_PER_PIXEL[quality] * t * h * w), 1_000))
+        run_dir = options.pop("run_dir", None)
+        fcfg = FitConfig(**{k: v for k, v in options.items() if v is not None})
+        inr = INRConfig(self.name, t, h, w, params)
+        model = fit(clip, inr, fcfg, run_dir)
+        sections = pack(model, clip)
+        # What the decoder will output, decoded from the sections themselves: its checksum lets
+        # every decode verify that it reproduced the encoder's frames exactly.
+        rec = self.decode_sections(inr, sections)
+        mse = np.mean((rec.astype(np.float64) - clip) ** 2)
+        info = {"inr": inr.to_dict(), "quality": quality, "epochs": fcfg.epochs,
+                "prune": fcfg.prune, "frames_crc32": zlib.crc32(rec.tobytes()),
+                "psnr_rgb": round(float(10 * np.log10(255.0 ** 2 / max(mse, 1e-12))), 4),
+                **(meta or {})}
+        info.setdefault("fps", 25.0)
+        return Container(codec=self.family, model=self.name, weights=self.digest,
+                         shape=[t, h, w, 3], meta=info, sections=sections,
+                         medium="video").to_bytes()
+
+    # --- decode ---------------------------------------------------------------------------
+    def decode(self, c: Container, limits: DecodeLimits | None = None) -> np.ndarray:
+        """uint8 ``[T, H, W, 3]``; every field is checked before anything is allocated."""
+        inr = self.check(c, limits or DEFAULT_LIMITS)
+        rec = self.decode_sections(inr, c.sections)
+        crc = c.meta.get("frames_crc32")
+        if isinstance(crc, int) and zlib.crc32(rec.tobytes()) != crc:
+            warnings.warn("decoded frames differ from the encoder's own decode (another CPU or "
+                          "float library): the picture is right to within rounding, not "
+                          "bit-exact", stacklevel=2)
+        return rec
+
+    @staticmethod
+    def decode_sections(inr: INRConfig, sections: list[bytes]) -> np.ndarray:
+        model = VideoINR(inr, encoder=False).eval()
+        return run_decoder(model, unpack(model, sections))
+
+    def check(self, c: Container, limits: DecodeLimits) -> INRConfig:
+        self.check_container(c)
+        t, h, w, ch = check_int_list(c.shape, "shape", 4, 1, 1 << 40)
+        if ch != 3:
+            raise BitstreamError(f"shape {c.shape}: a clip has 3 channels")
+        check_frames(t, limits)
+        check_pixels(h, w, limits)
+        m = c.meta.get("inr")
+        if not isinstance(m, dict):
+            raise BitstreamError("file lacks its INR description (meta.inr)")
+        try:
+            inr = INRConfig(
+                kind=check_str(m.get("kind"), "inr.kind", 8, KINDS),
+                frames=check_int(m.get("frames"), "inr.frames", t, t),
+                height=check_int(m.get("height"), "inr.height", h, h),
+                width_px=check_int(m.get("width_px"), "inr.width_px", w, w),
+                params=check_int(m.get("params"), "inr.params", 1, MAX_STORED),
+                strides=tuple(check_int_list(m.get("strides"), "inr.strides", (3, 6), 2, 5)),
+                width=check_int(m.get("width"), "inr.width", 1, 4096),
+                embed_dim=check_int(m.get("embed_dim"), "inr.embed_dim", 1, 64),
+                enc_width=check_int(m.get("enc_width"), "inr.enc_width", 1, 4096),
+                reduce=_check_float(m.get("reduce"), "inr.reduce", 1.0, 4.0),
+                min_width=check_int(m.get("min_width"), "inr.min_width", 1, 4096),
+                kernels=tuple(check_int_list(m.get("kernels"), "inr.kernels", 2, 1, 7)),
+                mlp_hidden=check_int(m.get("mlp_hidden"), "inr.mlp_hidden", 1, 8192),
+                pe_levels=check_int(m.get("pe_levels"), "inr.pe_levels", 1, 256))
+        except InputError as e:
+            raise BitstreamError(str(e)) from None
+        if inr.kind != self.name:
+            raise BitstreamError(f"file holds a {inr.kind} model, not {self.name}")
+        hp, wp = inr.padded
+        if hp * wp > MAX_PAD * h * w + (hp + wp) * inr.stride:
+            raise BitstreamError(f"strides {list(inr.strides)} do not fit {w}x{h} frames")
+        with torch.device("meta"):
+            stored = VideoINR(inr, encoder=False).stored_count()
+        if stored > MAX_STORED:
+            raise BitstreamError(f"file declares {stored:,} parameters (over {MAX_STORED:,})")
+        if len(c.sections) != 2:
+            raise BitstreamError(f"expected 2 sections, found {len(c.sections)}")
+        return inr
+
+
+def _check_float(v: Any, name: str, lo: float, hi: float) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+        raise BitstreamError(f"{name} must be a number in {lo}..{hi}")
+    return float(v)
+
+
+# --- the representation <-> sections -------------------------------------------------------
+
+def _embeddings(model: VideoINR, clip: np.ndarray) -> torch.Tensor:
+    frames = frames_tensor(clip)
+    with torch.no_grad():
+        return torch.cat([model.embed(frames[i: i + DECODE_BATCH])
+                          for i in range(0, len(frames), DECODE_BATCH)])
+
+
+def pack(model: VideoINR, clip: np.ndarray) -> list[bytes]:
+    """Quantize the stored tensors (and HNeRV's embeddings of ``clip``) into the 2 sections."""
+    steps, groups = [], []
+    for p in model.decoder_parameters().values():
+        s = quant.weight_steps(p)
+        steps.append(s)
+        groups += _groups(quant.quantize_weight(p, s))
+    if model.cfg.kind == "hnerv":
+        e = _embeddings(model, clip)
+        centre, s = quant.embed_params(e)
+        steps += [centre, s]
+        q = quant.quantize_embed(e, centre, s)
+        groups += [q[:, c].numpy().ravel() for c in range(q.shape[1])]
+    raw = torch.cat(steps).half().numpy().astype("<f2").tobytes()
+    return [raw, arrays.encode_arrays(groups)]
+
+
+def unpack_symbols(model: VideoINR, sections: list[bytes]
+                   ) -> tuple[list[np.ndarray], np.ndarray | None, list[torch.Tensor]]:
+    """The file's integers: one array per stored tensor (its shape), HNeRV's embedding symbols
+    ``[T, d, gh, gw]`` (None for NeRV) and the steps (per tensor, then centres and steps of
+    the embeddings). ``model`` may live on the meta device: only its shapes are read."""
+    cfg = model.cfg
+    shapes = [tuple(p.shape) for p in model.decoder_parameters().values()]
+    n_steps = [s[0] if len(s) >= 2 else 1 for s in shapes]
+    sizes = [g for s in shapes for g in _group_sizes(s)]
+    gh, gw = cfg.grid
+    if cfg.kind == "hnerv":
+        n_steps += [cfg.embed_dim, cfg.embed_dim]
+        sizes += [cfg.frames * gh * gw] * cfg.embed_dim
+    if len(sections[0]) != 2 * sum(n_steps):
+        raise BitstreamError(f"step section is {len(sections[0])} bytes, the model needs "
+                             f"{2 * sum(n_steps)}")
+    steps = torch.from_numpy(np.frombuffer(sections[0], "<f2").astype(np.float32))
+    if not torch.isfinite(steps).all():
+        raise BitstreamError("corrupted file: non-finite quantization step")
+    steps = list(torch.split(steps, n_steps))
+    flat = arrays.decode_arrays(sections[1], sizes)
+    tensors, pos = [], 0
+    for shape in shapes:
+        k = len(_group_sizes(shape))
+        tensors.append(np.concatenate(flat[pos: pos + k]).reshape(shape))
+        pos += k
+    embed = None
+    if cfg.kind == "hnerv":
+        embed = np.stack(flat[pos:]).reshape(cfg.embed_dim, cfg.frames, gh, gw).swapaxes(0, 1)
+    return tensors, embed, steps
+
+
+def unpack(model: VideoINR, sections: list[bytes]) -> torch.Tensor:
+    """Load the dequantized weights into ``model``; returns the decoder's input: HNeRV's
+    embeddings ``[T, d, gh, gw]`` or NeRV's frame times ``[T]``."""
+    tensors, embed, steps = unpack_symbols(model, sections)
+    with torch.no_grad():
+        for p, q, s in zip(model.decoder_parameters().values(), tensors, steps):
+            p.copy_(quant.dequantize_weight(torch.from_numpy(q), s))
+    if embed is None:
+        return frame_times(model.cfg.frames)
+    return quant.dequantize_embed(torch.from_numpy(np.ascontiguousarray(embed)), steps[-2],
+                                  steps[-1])
+
+
+def run_decoder(model: VideoINR, code: torch.Tensor, batch: int = DECODE_BATCH) -> np.ndarray:
+    """uint8 ``[T, H, W, 3]`` from the decoder's inputs, ``batch`` frames per pass."""
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(code), batch):
+            y = model.decode(code[i: i + batch])
+            out.append((y * 255.0).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1))
+    return torch.cat(out).numpy()

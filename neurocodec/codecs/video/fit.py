@@ -1,0 +1,169 @@
+"""Fitting an INR to a clip with the shared training loop (:mod:`neurocodec.train.loop`).
+
+HNeRV's recipe: Adam, lr 1e-3, 10% linear warm-up then cosine, batch 2, L2 loss, a fixed
+number of epochs. The last ``qat_fraction`` of the steps run with the stored tensors quantized
+in the forward pass (straight-through), so the file's 8-bit weights and 6-bit embeddings are
+what the network was fitted with; an optional global magnitude pruning zeroes the smallest
+``prune`` fraction of the decoder's weights at ``prune_at`` of the steps and keeps them zero.
+
+Every step's frames come from a per-epoch permutation seeded by ``(seed, epoch)``, so a resumed
+fit repeats an uninterrupted one exactly (same thread count and CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.func import functional_call
+
+from neurocodec.codecs.video import quant
+from neurocodec.codecs.video.models import INRConfig, VideoINR, build
+from neurocodec.determinism import mixed_seed
+from neurocodec.errors import InputError
+from neurocodec.train.loop import Run, run_loop
+
+
+@dataclass
+class FitConfig:
+    """How one clip is fitted; the schedule fields are those of the shared loop."""
+
+    epochs: int = 100
+    batch: int = 2
+    lr: float = 1e-3
+    lr_final: float = 0.0
+    warmup_fraction: float = 0.1
+    qat_fraction: float = 0.1
+    prune: float = 0.0  # fraction of decoder weights zeroed by magnitude (0: no pruning)
+    prune_at: float = 0.7  # ... after this fraction of the steps
+    precision: str = "fp32"  # or "bf16" (autocast of the network; loss in fp32)
+    channels_last: bool = False
+    seed: int = 0
+    threads: int = 2
+    ckpt_every: int = 200
+    log_every: int = 10
+    progress: str = "auto"
+    tensorboard: bool = False
+    # filled by fit(): the shared loop's schedule
+    max_steps: int = 0
+    warmup_steps: int = 0
+    budget_minutes: float = 0.0
+    stop_at: int = 0
+    val_every: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise InputError(f"--epochs must be a positive integer, not {self.epochs!r}")
+        if not isinstance(self.batch, int) or self.batch < 1:
+            raise InputError(f"batch must be a positive integer, not {self.batch!r}")
+        if not 0.0 <= self.prune < 1.0:
+            raise InputError(f"--prune must be in [0, 1), not {self.prune!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise InputError(f"lr must be positive, not {self.lr!r}")
+        if self.precision not in ("fp32", "bf16"):
+            raise InputError(f"precision must be fp32 or bf16, not {self.precision!r}")
+
+
+def frames_tensor(clip: np.ndarray) -> Tensor:
+    """uint8 ``[T, H, W, 3]`` -> float ``[T, 3, H, W]`` in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(clip)).permute(0, 3, 1, 2).float() / 255.0
+
+
+def frame_times(t: int) -> Tensor:
+    """Normalised times ``[T]`` of NeRV's positional encoding: ``i / (T - 1)`` (0 for T = 1)."""
+    return torch.arange(t, dtype=torch.float32) / max(t - 1, 1)
+
+
+def _stored_weights(model: VideoINR) -> dict[str, Tensor]:
+    return {n: p for n, p in model.decoder_parameters().items() if p.dim() >= 2}
+
+
+def fit(clip: np.ndarray, inr: INRConfig, cfg: FitConfig, out: str | Path | None = None
+        ) -> VideoINR:
+    """Fit an INR of ``inr`` to uint8 ``clip [T, H, W, 3]``; ``out`` keeps the run (checkpoint,
+    ``log.csv``, ``fit.json``) so an interrupted fit resumes there, else a temporary folder."""
+    if out is None:
+        with tempfile.TemporaryDirectory(prefix="neurocodec-fit-") as tmp:
+            return fit(clip, inr, cfg, tmp)
+    out = Path(out)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    model = build(inr).train()
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    frames, times = frames_tensor(clip), frame_times(len(clip))
+    per_epoch = -(-len(clip) // cfg.batch)
+    cfg.max_steps = cfg.epochs * per_epoch
+    cfg.warmup_steps = max(1, round(cfg.warmup_fraction * cfg.max_steps))
+    qat_start = cfg.max_steps - round(cfg.qat_fraction * cfg.max_steps)
+    prune_step = round(cfg.prune_at * cfg.max_steps) if cfg.prune > 0 else -1
+    opt = torch.optim.Adam([{"params": list(model.parameters()), "lr_mult": 1.0}], lr=cfg.lr)
+    run = Run(out, model, opt, None, inr.kind)
+    run.restore()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "fit.json").write_text(json.dumps({"inr": inr.to_dict(), "fit": asdict(cfg)},
+                                             indent=2))
+    masks = _masks(model) if 0 <= prune_step < run.step else {}
+
+    def step_fn(step: int) -> tuple[dict, Tensor]:
+        nonlocal masks
+        if step == prune_step:
+            masks = prune_(model, cfg.prune)
+        perm = torch.randperm(len(clip), generator=torch.Generator().manual_seed(
+            mixed_seed(cfg.seed, step // per_epoch)))
+        i = perm[(step % per_epoch) * cfg.batch: (step % per_epoch + 1) * cfg.batch]
+        x, t = frames[i], times[i]
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        qat = step >= qat_start
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            y = forward(model, x, t, quantized=qat)
+        mse = torch.mean((y.float() - x) ** 2)
+        opt.zero_grad()
+        mse.backward()
+        opt.step()
+        with torch.no_grad():
+            for n, m in masks.items():
+                model.get_parameter(n).mul_(m)
+        psnr = -10 * torch.log10(mse.detach().clamp_min(1e-10))
+        bpp = torch.tensor(8.0 * model.stored_count() / (len(clip) * x.shape[-2] * x.shape[-1]))
+        return {"loss": mse.detach(), "bpp": bpp, "psnr": psnr}, torch.zeros(())
+
+    run_loop(cfg, run, step_fn)
+    return model.eval()
+
+
+def forward(model: VideoINR, x: Tensor, t: Tensor, quantized: bool) -> Tensor:
+    """The training pass, with the stored tensors fake-quantized when ``quantized``."""
+    if not quantized:
+        return model(x, t)
+    params = {n: quant.fake_quant_weight(p) for n, p in model.decoder_parameters().items()}
+    return functional_call(model, params, (x, t), {"quantize_code": True})
+
+
+def prune_(model: VideoINR, fraction: float) -> dict[str, Tensor]:
+    """Zero the ``fraction`` smallest-magnitude stored weights (one global threshold); returns
+    the masks (1 = kept)."""
+    ws = _stored_weights(model)
+    allw = torch.cat([w.detach().abs().ravel() for w in ws.values()])
+    k = int(fraction * allw.numel())
+    if k == 0:
+        return {}
+    thr = torch.kthvalue(allw, k).values
+    masks = {}
+    with torch.no_grad():
+        for n, w in ws.items():
+            masks[n] = (w.abs() > thr).float()
+            w.mul_(masks[n])
+    return masks
+
+
+def _masks(model: VideoINR) -> dict[str, Tensor]:
+    """The masks of a pruned model, after a resume: its zeros."""
+    return {n: (w.detach() != 0).float() for n, w in _stored_weights(model).items()}
