@@ -150,6 +150,17 @@ def _frame_range(text: str) -> tuple[int, int]:
     return a, b
 
 
+def _codec_options(text: str) -> dict:
+    try:
+        v = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"--codec-options: not JSON ({e})") from None
+    if not isinstance(v, dict) or not all(isinstance(o, dict) for o in v.values()):
+        raise argparse.ArgumentTypeError('--codec-options: expected {"codec": {"option": '
+                                         'value, ...}, ...}')
+    return v
+
+
 def _floats(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(v) for v in text.split(","))
@@ -168,7 +179,7 @@ def _bench(a) -> None:
                       workers=a.workers, limit=a.limit, target_bpp=a.target_bpp or (),
                       bd_method=a.method, frames=getattr(a, "frames", 0),
                       size=getattr(a, "size", None), progress=not a.no_progress,
-                      title=a.title or "")
+                      title=a.title or "", codec_options=a.codec_options or {})
     run = run_bench(cfg)
     paths = write_bench_report(run)
     for name, why in run.unavailable.items():
@@ -199,6 +210,9 @@ def _add_bench(sub) -> None:
         m.add_argument("--hm-dir", help="HM build (or NEUROCODEC_HM_DIR)")
         m.add_argument("--title")
         m.add_argument("--no-progress", action="store_true")
+        m.add_argument("--codec-options", type=_codec_options, metavar="JSON",
+                       help='encode options of registered codecs, e.g. \'{"hnerv": {"epochs": '
+                            '60, "qualities": [0, 1, 2]}}\'')
         if medium == "video":
             m.add_argument("--frames", type=int, default=0, help="first N frames (0 = all)")
             m.add_argument("--size", type=_size, help="centre crop WxH")

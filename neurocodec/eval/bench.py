@@ -57,6 +57,9 @@ class BenchConfig:
     size: tuple[int, int] | None = None  # video: centre crop (H, W)
     progress: bool = True
     title: str = ""
+    # codec name -> options of its encode, for registered codecs (e.g. {"hnerv": {"epochs":
+    # 60, "qualities": [0, 1, 2]}}); they become part of the codec's cache fingerprint
+    codec_options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -83,7 +86,8 @@ def _image_medium(cfg: BenchConfig) -> Medium:
     from neurocodec.eval.metrics import image_metrics
     from neurocodec.eval.models import resolve_image_codec
 
-    return Medium("image", list_images, lambda p: read_image(p)[0], resolve_image_codec,
+    return Medium("image", list_images, lambda p: read_image(p)[0],
+                  partial(resolve_image_codec, options=cfg.codec_options),
                   image_metrics, _pixels, table_for("image"))
 
 
@@ -99,7 +103,8 @@ def _video_medium(cfg: BenchConfig) -> Medium:
     from neurocodec.eval.models import resolve_video_codec
 
     return Medium("video", list_clips, partial(read_clip, frames=cfg.frames, size=cfg.size),
-                  resolve_video_codec, _video_metrics, _pixels, table_for("video"))
+                  partial(resolve_video_codec, options=cfg.codec_options), _video_metrics,
+                  _pixels, table_for("video"))
 
 
 MEDIA: dict[str, Callable[[BenchConfig], Medium]] = {"image": _image_medium,
