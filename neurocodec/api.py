@@ -73,7 +73,7 @@ def _check_output(output: PathLike, force: bool, medium: Medium | None = None) -
     if medium is not None and medium.output_error is not None:
         why = medium.output_error(p)
         if why:
-            raise InputError(f"{p}: {why}")
+            raise InputError(why)
     elif medium is not None and p.suffix.lower() not in medium.write_exts:
         raise InputError(f"{p}: {_article(medium.name)} decodes to "
                          f"{', '.join(medium.write_exts)}, not {p.suffix or '(no extension)'!r}")

@@ -58,7 +58,8 @@ def test_zoo_list_json(capsys):
     for m in models:
         assert {"name", "medium", "qualities", "params", "training_command",
                 "training_hours"} <= set(m)
-        assert m["params"] > 0 and m["qualities"]
+        assert m["qualities"] and (m["params"] > 0) == (m["weights"] is not None)
+    assert {m["medium"] for m in models} >= {"image", "video"}
 
 
 def _zoo_names() -> list[str]:

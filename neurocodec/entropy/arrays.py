@@ -1,8 +1,9 @@
 """Integer arrays (quantized network weights, embeddings, splat attributes) coded with the rANS
 backend, each group of values with the table of a fixed parametric family that codes it best.
 
-The family (zero-mean discretized Gaussians and Laplacians over log-spaced scales, 16-bit
-precision, escape for anything outside) is built deterministically, so the decoder rebuilds it;
+The family (zero-mean discretized generalized Gaussians — from heavy-tailed through Laplacian
+and Gaussian to nearly uniform — over log-spaced standard deviations, 16-bit precision, escape
+for anything outside) is built deterministically, so the decoder rebuilds it;
 a file carries one table index (one byte) per group and then one rANS stream of every value.
 The encoder picks each group's table by its exact cost in bits under the quantized table — a
 per-group fitted probability model whose description costs 8 bits.
@@ -18,11 +19,12 @@ from functools import lru_cache
 import numpy as np
 
 from neurocodec.entropy import rans
-from neurocodec.entropy.tables import CdfTables, _from_freqs, gaussian_tables, laplace_tables
+from neurocodec.entropy.tables import CdfTables, _from_freqs, generalized_gaussian_tables
 from neurocodec.errors import BitstreamError
 
 PRECISION = 16
-SCALES = np.exp(np.linspace(np.log(0.08), np.log(160.0), 48))
+SCALES = np.exp(np.linspace(np.log(0.08), np.log(128.0), 30))
+SHAPES = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 ESCAPE_BITS = 32  # raw bits the coder writes after an escape symbol
 _HEAD = struct.Struct("<H")
 MAX_GROUPS = (1 << 16) - 1
@@ -30,11 +32,10 @@ MAX_GROUPS = (1 << 16) - 1
 
 @lru_cache(maxsize=1)
 def family() -> CdfTables:
-    """The 96 tables: Gaussians (0..47) then Laplacians (48..95) at :data:`SCALES`."""
-    g = gaussian_tables(SCALES, PRECISION)
-    lap = laplace_tables(SCALES, PRECISION)
+    """The 240 tables: for each of :data:`SHAPES`, one per standard deviation in
+    :data:`SCALES` (table ``i * len(SCALES) + j`` has shape ``i`` and scale ``j``)."""
     freqs, offsets = [], []
-    for t in (g, lap):
+    for t in (generalized_gaussian_tables(SCALES, b, PRECISION) for b in SHAPES):
         for k in range(t.num_tables):
             freqs.append(np.diff(t.cdf[k, : t.lengths[k] + 1]))
             offsets.append(int(t.offsets[k]))

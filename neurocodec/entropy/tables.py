@@ -189,6 +189,35 @@ def laplace_tables(scales, precision: int = 16, tail_mass: float = 1e-9) -> CdfT
     return _from_freqs(freqs, np.array(offsets), precision)
 
 
+def generalized_gaussian_tables(scales, shape: float, precision: int = 16,
+                                tail_mass: float = 1e-6, max_half_width: int = 1024,
+                                samples: int = 8) -> CdfTables:
+    """Tables of zero-mean generalized Gaussians ``p(x) ~ exp(-|x / a|^shape)`` with standard
+    deviations ``scales``, discretized on the integers (each bin's mass by the midpoint rule
+    over ``samples`` sub-intervals, normalised over the support). ``shape`` 1 is a Laplacian,
+    2 a Gaussian, large shapes approach a uniform distribution — which is what quantized
+    network weights near their initialisation look like.
+
+    The support is ``[-c, c]`` with the density below ``tail_mass`` of its peak beyond ``c``
+    (at most ``max_half_width``); the escape symbol gets ``tail_mass`` of the mass.
+    """
+    scales = np.asarray(scales, dtype=np.float64)
+    if np.any(~np.isfinite(scales)) or np.any(scales <= 0) or not shape > 0:
+        raise ValueError("scales and shape must be positive and finite")
+    ratio = math.sqrt(math.gamma(1.0 / shape) / math.gamma(3.0 / shape))
+    freqs, offsets = [], []
+    for sd in scales:
+        a = sd * ratio
+        c = min(max_half_width, int(math.ceil(a * math.log(1.0 / tail_mass) ** (1.0 / shape))))
+        x = (np.arange(-c * samples, (c + 1) * samples, dtype=np.float64) - (samples - 1) / 2
+             ) / samples
+        dens = np.exp(-np.abs(x / a) ** shape).reshape(2 * c + 1, samples).sum(axis=1)
+        pmf = dens / dens.sum() * (1.0 - tail_mass)
+        freqs.append(quantize_pmf(pmf, tail_mass, precision))
+        offsets.append(-c)
+    return _from_freqs(freqs, np.array(offsets), precision)
+
+
 def _normal_quantile(p: float) -> float:
     """Inverse standard normal CDF by bisection on ``math.erfc`` (deterministic, float64)."""
     lo, hi = -40.0, 40.0

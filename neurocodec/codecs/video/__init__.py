@@ -23,7 +23,7 @@ def register(registry) -> None:
         read=io.read_video, write=io.write_video,
         units=lambda clip: int(clip.shape[0] * clip.shape[1] * clip.shape[2]),
         describe=lambda clip: f"{clip.shape[0]} frames of {clip.shape[2]}x{clip.shape[1]}",
-        read_options=("video_size", "frames")), DEFAULT_CODEC)
+        read_options=("video_size", "frames"), output_error=io.output_ok), DEFAULT_CODEC)
     from neurocodec.codecs.video.codec import INRCodec
 
     for kind, text in DESCRIPTIONS.items():

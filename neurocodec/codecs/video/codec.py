@@ -5,7 +5,8 @@ File (container v2, medium ``video``): ``shape = [T, H, W, 3]``; ``meta`` holds 
 architecture (``inr``, every field checked on decode), ``fps`` and the fit's settings;
 section 0 the fp16 quantization steps (weights, in parameter order, then HNeRV's embedding
 centres and steps), section 1 every quantized tensor through :mod:`neurocodec.entropy.arrays`
-(one table index per group: a weight row, a small tensor, an embedding channel).
+(one table index per group: a whole tensor, or each of its rows, whichever the encoder found
+cheaper — section 2 holds that choice, one byte per tensor — and each embedding channel).
 bpp = 8 x file bytes / (T x H x W).
 """
 
@@ -42,7 +43,6 @@ FORMAT = 1
 # roughly 0.05 ... 0.8 bpp.
 PARAMS_PER_PIXEL = (0.008, 0.016, 0.032, 0.064, 0.128)
 MAX_STORED = 1 << 26  # parameters a file may declare (a 64M-parameter decoder is no clip codec)
-GROUP_MIN = 64  # rows shorter than this share their tensor's table
 DECODE_BATCH = 4  # frames per decoder pass
 
 
@@ -63,18 +63,24 @@ def parse_params(text: str | int) -> int:
     return int(round(v))
 
 
-def _groups(q: torch.Tensor) -> list[np.ndarray]:
-    a = q.numpy()
-    if a.ndim >= 2 and a[0].size >= GROUP_MIN:
-        return [r.ravel() for r in a.reshape(a.shape[0], -1)]
-    return [a.ravel()]
+def _groups(q: np.ndarray, per_row: bool) -> list[np.ndarray]:
+    if per_row:
+        return list(q.reshape(q.shape[0], -1))
+    return [q.ravel()]
 
 
-def _group_sizes(shape: tuple[int, ...]) -> list[int]:
+def _group_sizes(shape: tuple[int, ...], per_row: bool) -> list[int]:
     n = math.prod(shape)
-    if len(shape) >= 2 and n // shape[0] >= GROUP_MIN:
-        return [n // shape[0]] * shape[0]
-    return [n]
+    return [n // shape[0]] * shape[0] if per_row else [n]
+
+
+def _cheaper_per_row(q: np.ndarray) -> bool:
+    """A table per row (8 bits each) pays when the rows' distributions differ enough."""
+    if q.ndim < 2 or q.shape[0] == 1:
+        return False
+    whole = float(arrays.group_costs(q).min()) + 8
+    rows = sum(float(arrays.group_costs(r).min()) + 8 for r in q.reshape(q.shape[0], -1))
+    return rows < whole
 
 
 class INRCodec(Codec):
@@ -84,7 +90,7 @@ class INRCodec(Codec):
     medium = "video"
     qualities = list(range(len(PARAMS_PER_PIXEL)))
     FIT_OPTIONS = ("params", "epochs", "prune", "run_dir", "threads", "progress", "precision",
-                   "channels_last", "seed")
+                   "channels_last", "seed", "weight_bits", "embed_bits")
 
     def __init__(self, kind: str):
         self.name = self.family = kind
@@ -107,13 +113,14 @@ class INRCodec(Codec):
         fcfg = FitConfig(**{k: v for k, v in options.items() if v is not None})
         inr = INRConfig(self.name, t, h, w, params)
         model = fit(clip, inr, fcfg, run_dir)
-        sections = pack(model, clip)
+        sections = pack(model, clip, fcfg.weight_bits, fcfg.embed_bits)
         # What the decoder will output, decoded from the sections themselves: its checksum lets
         # every decode verify that it reproduced the encoder's frames exactly.
         rec = self.decode_sections(inr, sections)
         mse = np.mean((rec.astype(np.float64) - clip) ** 2)
         info = {"inr": inr.to_dict(), "quality": quality, "epochs": fcfg.epochs,
-                "prune": fcfg.prune, "frames_crc32": zlib.crc32(rec.tobytes()),
+                "prune": fcfg.prune, "weight_bits": fcfg.weight_bits,
+                "embed_bits": fcfg.embed_bits, "frames_crc32": zlib.crc32(rec.tobytes()),
                 "psnr_rgb": round(float(10 * np.log10(255.0 ** 2 / max(mse, 1e-12))), 4),
                 **(meta or {})}
         info.setdefault("fps", 25.0)
@@ -175,8 +182,8 @@ class INRCodec(Codec):
             stored = VideoINR(inr, encoder=False).stored_count()
         if stored > MAX_STORED:
             raise BitstreamError(f"file declares {stored:,} parameters (over {MAX_STORED:,})")
-        if len(c.sections) != 2:
-            raise BitstreamError(f"expected 2 sections, found {len(c.sections)}")
+        if len(c.sections) != 3:
+            raise BitstreamError(f"expected 3 sections, found {len(c.sections)}")
         return inr
 
 
@@ -195,21 +202,24 @@ def _embeddings(model: VideoINR, clip: np.ndarray) -> torch.Tensor:
                           for i in range(0, len(frames), DECODE_BATCH)])
 
 
-def pack(model: VideoINR, clip: np.ndarray) -> list[bytes]:
-    """Quantize the stored tensors (and HNeRV's embeddings of ``clip``) into the 2 sections."""
-    steps, groups = [], []
+def pack(model: VideoINR, clip: np.ndarray, weight_bits: int = quant.WEIGHT_BITS,
+         embed_bits: int = quant.EMBED_BITS) -> list[bytes]:
+    """Quantize the stored tensors (and HNeRV's embeddings of ``clip``) into the 3 sections."""
+    steps, groups, per_row = [], [], []
     for p in model.decoder_parameters().values():
-        s = quant.weight_steps(p)
+        s = quant.weight_steps(p, weight_bits)
         steps.append(s)
-        groups += _groups(quant.quantize_weight(p, s))
+        q = quant.quantize_weight(p, s).numpy()
+        per_row.append(_cheaper_per_row(q))
+        groups += _groups(q, per_row[-1])
     if model.cfg.kind == "hnerv":
         e = _embeddings(model, clip)
-        centre, s = quant.embed_params(e)
+        centre, s = quant.embed_params(e, embed_bits)
         steps += [centre, s]
         q = quant.quantize_embed(e, centre, s)
         groups += [q[:, c].numpy().ravel() for c in range(q.shape[1])]
     raw = torch.cat(steps).half().numpy().astype("<f2").tobytes()
-    return [raw, arrays.encode_arrays(groups)]
+    return [raw, arrays.encode_arrays(groups), bytes(per_row)]
 
 
 def unpack_symbols(model: VideoINR, sections: list[bytes]
@@ -220,7 +230,11 @@ def unpack_symbols(model: VideoINR, sections: list[bytes]
     cfg = model.cfg
     shapes = [tuple(p.shape) for p in model.decoder_parameters().values()]
     n_steps = [s[0] if len(s) >= 2 else 1 for s in shapes]
-    sizes = [g for s in shapes for g in _group_sizes(s)]
+    if len(sections[2]) != len(shapes) or any(
+            f > 1 or (f and len(s) < 2) for f, s in zip(sections[2], shapes)):
+        raise BitstreamError("corrupted file: invalid table grouping section")
+    per_row = [bool(f) for f in sections[2]]
+    sizes = [g for s, r in zip(shapes, per_row) for g in _group_sizes(s, r)]
     gh, gw = cfg.grid
     if cfg.kind == "hnerv":
         n_steps += [cfg.embed_dim, cfg.embed_dim]
@@ -234,8 +248,8 @@ def unpack_symbols(model: VideoINR, sections: list[bytes]
     steps = list(torch.split(steps, n_steps))
     flat = arrays.decode_arrays(sections[1], sizes)
     tensors, pos = [], 0
-    for shape in shapes:
-        k = len(_group_sizes(shape))
+    for shape, r in zip(shapes, per_row):
+        k = len(_group_sizes(shape, r))
         tensors.append(np.concatenate(flat[pos: pos + k]).reshape(shape))
         pos += k
     embed = None

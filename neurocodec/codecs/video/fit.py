@@ -40,6 +40,8 @@ class FitConfig:
     lr_final: float = 0.0
     warmup_fraction: float = 0.1
     qat_fraction: float = 0.1
+    weight_bits: int = quant.WEIGHT_BITS  # of the file and of the quantization-aware steps
+    embed_bits: int = quant.EMBED_BITS
     prune: float = 0.0  # fraction of decoder weights zeroed by magnitude (0: no pruning)
     prune_at: float = 0.7  # ... after this fraction of the steps
     precision: str = "fp32"  # or "bf16" (autocast of the network; loss in fp32)
@@ -62,6 +64,10 @@ class FitConfig:
             raise InputError(f"--epochs must be a positive integer, not {self.epochs!r}")
         if not isinstance(self.batch, int) or self.batch < 1:
             raise InputError(f"batch must be a positive integer, not {self.batch!r}")
+        for name in ("weight_bits", "embed_bits"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 2 <= v <= 12:
+                raise InputError(f"{name} must be an integer in 2..12, not {v!r}")
         if not 0.0 <= self.prune < 1.0:
             raise InputError(f"--prune must be in [0, 1), not {self.prune!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -123,7 +129,7 @@ def fit(clip: np.ndarray, inr: INRConfig, cfg: FitConfig, out: str | Path | None
             x = x.contiguous(memory_format=torch.channels_last)
         qat = step >= qat_start
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-            y = forward(model, x, t, quantized=qat)
+            y = forward(model, x, t, (cfg.weight_bits, cfg.embed_bits) if qat else None)
         mse = torch.mean((y.float() - x) ** 2)
         opt.zero_grad()
         mse.backward()
@@ -139,12 +145,14 @@ def fit(clip: np.ndarray, inr: INRConfig, cfg: FitConfig, out: str | Path | None
     return model.eval()
 
 
-def forward(model: VideoINR, x: Tensor, t: Tensor, quantized: bool) -> Tensor:
-    """The training pass, with the stored tensors fake-quantized when ``quantized``."""
-    if not quantized:
+def forward(model: VideoINR, x: Tensor, t: Tensor, bits: tuple[int, int] | None) -> Tensor:
+    """The training pass; with ``bits = (weights, embeddings)`` the stored tensors are
+    fake-quantized to those bits (straight-through)."""
+    if bits is None:
         return model(x, t)
-    params = {n: quant.fake_quant_weight(p) for n, p in model.decoder_parameters().items()}
-    return functional_call(model, params, (x, t), {"quantize_code": True})
+    params = {n: quant.fake_quant_weight(p, bits[0])
+              for n, p in model.decoder_parameters().items()}
+    return functional_call(model, params, (x, t), {"code_bits": bits[1]})
 
 
 def prune_(model: VideoINR, fraction: float) -> dict[str, Tensor]:

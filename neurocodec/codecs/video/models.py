@@ -161,16 +161,16 @@ class VideoINR(nn.Module):
             x = b(x)
         return self.crop(torch.tanh(self.head(x)) * 0.5 + 0.5)
 
-    def forward(self, frames: Tensor, t: Tensor, quantize_code: bool = False) -> Tensor:
+    def forward(self, frames: Tensor, t: Tensor, code_bits: int = 0) -> Tensor:
         """Training pass: ``frames [B, 3, H, W]`` and their times ``t [B]`` -> reconstruction;
-        ``quantize_code``: HNeRV's embeddings quantized (straight-through) on the way."""
+        ``code_bits > 0``: HNeRV's embeddings quantized to those bits (straight-through)."""
         if self.cfg.kind == "nerv":
             return self.decode(t)
         code = self.embed(frames)
-        if quantize_code:
+        if code_bits:
             from neurocodec.codecs.video.quant import fake_quant_embed
 
-            code = fake_quant_embed(code)
+            code = fake_quant_embed(code, code_bits)
         return self.decode(code)
 
     def decoder_parameters(self) -> dict[str, Tensor]:
