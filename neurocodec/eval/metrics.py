@@ -70,5 +70,17 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
         return float(_ms_ssim(t(a), t(b), data_range=255.0))
 
 
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM (pytorch-msssim: 11-tap Gaussian window, sigma 1.5, data range 255, valid region)
+    between uint8 ``[H, W, 3]`` images, channels averaged."""
+    from pytorch_msssim import ssim as _ssim
+
+    def t(x):
+        return torch.tensor(np.asarray(x)).permute(2, 0, 1)[None].float()
+
+    with single_thread():
+        return float(_ssim(t(a), t(b), data_range=255.0))
+
+
 def bpp(num_bytes: int, shape) -> float:
     return 8.0 * num_bytes / (shape[0] * shape[1])
