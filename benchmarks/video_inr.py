@@ -106,7 +106,7 @@ def main() -> None:
         keys = ("bpp", "psnr-rgb", "psnr-y", "psnr-yuv", "ms-ssim-rgb", "encoding_time",
                 "decoding_time")
         res = {"name": a.codec, "description": f"neurocodec {a.codec}, {a.epochs} epochs, "
-               f"{t} frames {w}x{h}, 8-bit weights / 6-bit embeddings, rANS-coded files",
+               f"{t} frames {w}x{h}, rANS-coded files",
                "results": {k: [r[k] for r in rows] for k in keys if k in rows[0]},
                "points": rows, "clip": str(a.clip), "epochs": a.epochs}
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 HNeRV's recipe: Adam, lr 1e-3, 10% linear warm-up then cosine, batch 2, L2 loss, a fixed
 number of epochs. The last ``qat_fraction`` of the steps run with the stored tensors quantized
-in the forward pass (straight-through), so the file's 8-bit weights and 6-bit embeddings are
+in the forward pass (straight-through), so the file's 6-bit weights and 6-bit embeddings (by default) are
 what the network was fitted with; an optional global magnitude pruning zeroes the smallest
 ``prune`` fraction of the decoder's weights at ``prune_at`` of the steps and keeps them zero.
 
@@ -47,7 +47,7 @@ class FitConfig:
     precision: str = "fp32"  # or "bf16" (autocast of the network; loss in fp32)
     channels_last: bool = False
     seed: int = 0
-    threads: int = 2
+    threads: int = 0  # 0: torch's current setting (the bench gives each worker its share)
     ckpt_every: int = 200
     log_every: int = 10
     progress: str = "auto"
@@ -98,7 +98,8 @@ def fit(clip: np.ndarray, inr: INRConfig, cfg: FitConfig, out: str | Path | None
         with tempfile.TemporaryDirectory(prefix="neurocodec-fit-") as tmp:
             return fit(clip, inr, cfg, tmp)
     out = Path(out)
-    torch.set_num_threads(cfg.threads)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     model = build(inr).train()
     if cfg.channels_last:
