@@ -582,3 +582,27 @@ def test_interop_with_splat_transform(tmp_path, sh3):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing non-finite comes back
         read_scene(tmp_path / "st.sog")
+
+
+@pytest.mark.parametrize("name", ["small_sh3_256.ply", "st_small_sh3.compressed.ply",
+                                  "st_small_sh3.spz", "st_small_sh3_v3.spz", "st_small_sh3.sog",
+                                  "luma_seal_300.splat"])
+def test_mutated_files_fail_cleanly(name, tmp_path):
+    """Random byte flips and cuts: an InputError or a finite scene, never another exception."""
+    data = (DATA / name).read_bytes()
+    rng = np.random.default_rng(0)
+    for it in range(40):
+        b = bytearray(data)
+        if it % 2:
+            b = b[:int(rng.integers(0, len(b)))]
+        else:
+            for i in rng.integers(0, min(len(b), 512) if it % 4 else len(b), 4):
+                b[int(i)] = int(rng.integers(0, 256))
+        p = tmp_path / f"m{it}{name[name.index('.'):]}"
+        p.write_bytes(bytes(b))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                assert read_scene(p).finite().all()
+        except InputError:
+            pass
