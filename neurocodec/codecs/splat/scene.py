@@ -73,7 +73,7 @@ class SplatScene:
         """``bool [N]``: Gaussians whose attributes are all finite (NaN/Inf rows are dropped by
         readers, with a warning, before anything codes them)."""
         ok = np.ones(self.n, bool)
-        for a in (self.means, self.scales, self.quats, self.opacities, self.sh_dc):
-            ok &= np.isfinite(a.reshape(self.n, -1)).all(axis=1)
-        ok &= np.isfinite(self.sh_rest.reshape(self.n, -1)).all(axis=1)
+        for a in (self.means, self.scales, self.quats, self.opacities, self.sh_dc, self.sh_rest):
+            # reduce over every axis but the first (reshape(n, -1) fails on an empty scene)
+            ok &= np.isfinite(a).all(axis=tuple(range(1, a.ndim)))
         return ok
