@@ -5,6 +5,9 @@ representation codecs HNeRV and NeRV (``models.py``, fitted per clip by ``fit.py
 from __future__ import annotations
 
 DEFAULT_CODEC = "hnerv"
+# Parameters per pixel (T x H x W) of each quality: ~5-7 bits per parameter once coded, so
+# roughly 0.05 ... 0.8 bpp.
+PARAMS_PER_PIXEL = (0.008, 0.016, 0.032, 0.064, 0.128)
 DESCRIPTIONS = {
     "hnerv": "HNeRV (CVPR 2023): per-clip fitted ConvNeXt-embedding INR; encoding is a "
              "training run (minutes)",
@@ -24,9 +27,13 @@ def register(registry) -> None:
         units=lambda clip: int(clip.shape[0] * clip.shape[1] * clip.shape[2]),
         describe=lambda clip: f"{clip.shape[0]} frames of {clip.shape[2]}x{clip.shape[1]}",
         read_options=("video_size", "frames"), output_error=io.output_ok), DEFAULT_CODEC)
+    for kind, text in DESCRIPTIONS.items():  # codec.py (and the trainer) load on first use
+        registry.register_codec(registry.CodecEntry(
+            name=kind, medium="video", family=kind, qualities=list(range(len(PARAMS_PER_PIXEL))),
+            load=lambda kind=kind: _load(kind), description=text))
+
+
+def _load(kind: str):
     from neurocodec.codecs.video.codec import INRCodec
 
-    for kind, text in DESCRIPTIONS.items():
-        registry.register_codec(registry.CodecEntry(
-            name=kind, medium="video", family=kind, qualities=list(INRCodec.qualities),
-            load=lambda kind=kind: INRCodec(kind), description=text))
+    return INRCodec(kind)

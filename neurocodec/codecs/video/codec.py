@@ -32,16 +32,13 @@ from neurocodec.codecs.limits import (
     check_pixels,
     check_str,
 )
-from neurocodec.codecs.video import quant
+from neurocodec.codecs.video import PARAMS_PER_PIXEL, quant
 from neurocodec.codecs.video.fit import FitConfig, fit, frame_times, frames_tensor
 from neurocodec.codecs.video.models import KINDS, MAX_PAD, INRConfig, VideoINR
 from neurocodec.entropy import arrays
 from neurocodec.errors import BitstreamError, InputError
 
 FORMAT = 1
-# Parameters per pixel (T x H x W) of each quality: ~6 bits per parameter once coded, so
-# roughly 0.05 ... 0.8 bpp.
-PARAMS_PER_PIXEL = (0.008, 0.016, 0.032, 0.064, 0.128)
 MAX_STORED = 1 << 26  # parameters a file may declare (a 64M-parameter decoder is no clip codec)
 DECODE_BATCH = 4  # frames per decoder pass
 
