@@ -64,6 +64,43 @@ def _info(a) -> None:
         print(f"{k:10s} {v}")
 
 
+def _render(a) -> None:
+    from neurocodec.codecs.image.io import write_image
+    from neurocodec.codecs.splat import render as R
+    from neurocodec.codecs.splat.io import read_scene
+
+    out = Path(a.output)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: renders go into a folder, and this is a file")
+    if a.views is not None and a.views < 1:
+        raise InputError(f"--views must be at least 1, not {a.views}")
+    scene = read_scene(a.input)
+    t = time.perf_counter()
+    if a.cameras:
+        cams = R.cameras_from_json(Path(a.cameras))
+    else:
+        w, h = a.size
+        cams = R.orbit_cameras(scene, a.views or 8, w, h, a.fov, up=a.up)
+    views = R.render_views(scene, cams)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, v in enumerate(views):
+        write_image(out / f"view_{i:03d}.png", v, force=a.force)
+    R.cameras_to_json(cams, out / "cameras.json")
+    dt = time.perf_counter() - t
+    print(f"{a.input}: {scene.n:,} Gaussians, {len(views)} views -> {out}/ "
+          f"({dt / len(views):.2f} s/view; cameras in {out / 'cameras.json'})")
+
+
+def _up(text: str) -> tuple[float, float, float]:
+    try:
+        v = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        v = ()
+    if len(v) != 3 or not any(v):
+        raise argparse.ArgumentTypeError(f"--up must be x,y,z (not all zero), got {text!r}")
+    return v
+
+
 def _zoo(a) -> None:
     from neurocodec.codecs.registry import list_codecs
 
@@ -268,6 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
     zl.add_argument("--json", action="store_true")
     zl.add_argument("--medium", help="only this medium's codecs")
     zl.set_defaults(fn=_zoo)
+    r = sub.add_parser("render", help="render a 3DGS scene (PLY, SPZ, SOG, .splat) to PNG views")
+    r.add_argument("input")
+    r.add_argument("-o", "--output", required=True, help="folder for view_NNN.png + cameras.json")
+    r.add_argument("--views", type=int, help="orbit cameras around the scene (default 8)")
+    r.add_argument("--size", type=_size_wh, default=(256, 256), metavar="WxH")
+    r.add_argument("--fov", type=float, default=50.0, help="horizontal field of view, degrees")
+    r.add_argument("--up", type=_up, default=(0.0, -1.0, 0.0),
+                   help="the scene's up axis (default 0,-1,0: COLMAP/3DGS; 0,0,1 for z-up)")
+    r.add_argument("--cameras", help="render these cameras (JSON, as written to cameras.json)")
+    r.add_argument("-f", "--force", action="store_true", help="overwrite existing views")
+    r.set_defaults(fn=_render)
     _add_bench(sub)
     t = sub.add_parser("train", help="train a codec (options: neurocodec train image --help)",
                        add_help=False)

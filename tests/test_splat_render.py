@@ -3,6 +3,7 @@ a per-pixel brute force of the reference rasterizer's loop on a random scene."""
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -303,3 +304,25 @@ def test_render_views_and_quality():
     dec = SplatScene(sc.means, sc.scales, sc.quats, sc.opacities, sc.sh_dc + 0.2, sc.sh_rest)
     q = R.render_quality(sc, dec, cams, reference_views=views)
     assert 10 < q["psnr"] < 60 and 0 < q["ssim"] < 1 and len(q["psnr_views"]) == 2
+
+
+def test_render_cli(tmp_path, capsys):
+    from PIL import Image
+
+    from neurocodec.cli import main
+
+    ply = Path(__file__).parent / "data" / "splat" / "biker_300.ply"
+    out = tmp_path / "views"
+    assert main(["render", str(ply), "-o", str(out), "--views", "2", "--size", "32x24"]) == 0
+    first = [np.asarray(Image.open(out / f"view_{i:03d}.png")) for i in range(2)]
+    assert first[0].shape == (24, 32, 3) and first[0].any()
+    again = tmp_path / "again"
+    assert main(["render", str(ply), "-o", str(again), "--cameras",
+                 str(out / "cameras.json")]) == 0
+    for i in range(2):
+        assert np.array_equal(first[i], np.asarray(Image.open(again / f"view_{i:03d}.png")))
+    assert main(["render", str(ply), "-o", str(out), "--views", "2", "--size", "32x24"]) == 1
+    assert "exists" in capsys.readouterr().err  # views are not overwritten without --force
+    (tmp_path / "file").write_text("x")
+    assert main(["render", str(ply), "-o", str(tmp_path / "file")]) == 1
+    assert main(["render", str(tmp_path / "missing.ply"), "-o", str(out)]) == 1
