@@ -1,0 +1,151 @@
+"""Odd inputs get a defined behaviour (issue 14): converted as a viewer shows them, or refused
+with a one-line error naming the option that allows them; never silently changed."""
+
+import imagecodecs
+import numpy as np
+import pytest
+from PIL import Image
+
+import neurocodec
+from neurocodec.api import open_container
+from neurocodec.codecs.image.io import read_image
+from neurocodec.errors import InputError
+from tests.test_cli import run
+
+RAMP = (np.arange(48 * 40).reshape(40, 48) * 34).astype(np.uint16)  # 0..65246
+
+
+def _one_line_error(capsys, *args) -> str:
+    rc, _, err = run(capsys, *args)
+    assert rc == 1 and err.startswith("neurocodec: error:") and err.count("\n") == 1, err
+    assert "Traceback" not in err and " at 0x" not in err
+    return err
+
+
+def _encode(capsys, src, out, *extra):
+    rc, _, err = run(capsys, "encode", src, "-o", out, "--codec", "tiny-test", "-q", 0, *extra)
+    assert rc == 0, err
+    return out
+
+
+def test_16_bit_greyscale_png_is_scaled_not_clipped(tmp_path, tiny_env, capsys):
+    src = tmp_path / "g16.png"
+    Image.fromarray(RAMP).save(src)
+    assert Image.open(src).mode == "I;16"
+    img, mode = read_image(src)
+    assert mode == "I;16" and img.dtype == np.uint8 and img.shape == (40, 48, 3)
+    assert np.abs(img[..., 0] - RAMP / 257.0).max() <= 0.5
+    assert (img[..., 0] == img[..., 2]).all()
+    _encode(capsys, src, tmp_path / "g.ncb")
+
+
+def test_48_bit_rgb_png_is_scaled(tmp_path):
+    src = tmp_path / "rgb48.png"
+    rgb = np.stack([RAMP, RAMP[::-1], 65535 - RAMP], -1)
+    src.write_bytes(imagecodecs.png_encode(rgb))
+    img, _ = read_image(src)
+    assert np.abs(img - rgb / 257.0).max() <= 1.0  # Pillow keeps the high byte
+
+
+def test_exif_orientation_is_applied(tmp_path, tiny_env, capsys):
+    src = tmp_path / "o6.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    stored = np.zeros((32, 48, 3), np.uint8)
+    stored[:, :8] = 255  # a white band on the stored image's left edge ...
+    Image.fromarray(stored).save(src, exif=exif, quality=95)
+    img, _ = read_image(src)
+    assert img.shape == (48, 32, 3)
+    assert img[:8].mean() > 200 and img[-8:].mean() < 50  # ... is on top once displayed
+    _encode(capsys, src, tmp_path / "o.ncb")
+    assert run(capsys, "decode", tmp_path / "o.ncb", "-o", tmp_path / "o.png")[0] == 0
+    assert Image.open(tmp_path / "o.png").size == (32, 48)
+
+
+def _transparent(tmp_path) -> dict:
+    rgba = np.full((24, 32, 4), 200, np.uint8)
+    rgba[..., 0] = 17
+    rgba[:4, :4, 3] = 0
+    files = {"rgba": Image.fromarray(rgba, "RGBA"),
+             "la": Image.fromarray(rgba[..., 2:], "LA")}
+    pal = Image.fromarray(rgba[..., :3]).quantize(4)
+    pal.info["transparency"] = 0
+    files["p"] = pal
+    for name, im in files.items():
+        im.save(tmp_path / f"{name}.png")
+    return {name: tmp_path / f"{name}.png" for name in files}
+
+
+@pytest.mark.parametrize("kind", ["rgba", "la", "p"])
+def test_transparency_is_refused_without_drop_alpha(tmp_path, tiny_env, capsys, kind):
+    src = _transparent(tmp_path)[kind]
+    err = _one_line_error(capsys, "encode", src, "-o", tmp_path / "a.ncb", "--codec", "tiny-test")
+    assert "--drop-alpha" in err and "transparen" in err
+    assert not (tmp_path / "a.ncb").exists()
+    with pytest.raises(InputError, match="--drop-alpha"):
+        neurocodec.encode(src, codec="tiny-test")
+    _encode(capsys, src, tmp_path / "a.ncb", "--drop-alpha")
+    if kind == "rgba":  # the stored colours are kept
+        img, _ = read_image(src, drop_alpha=True)
+        assert (img[..., 0] == 17).all() and (img[..., 1:] == 200).all()
+
+
+def test_opaque_alpha_is_not_an_error(tmp_path, tiny_env, capsys):
+    src = tmp_path / "opaque.png"
+    Image.fromarray(np.full((24, 32, 4), 255, np.uint8), "RGBA").save(src)
+    _encode(capsys, src, tmp_path / "a.ncb")
+    assert (read_image(src)[0] == 255).all()
+
+
+def _frames(n=3):
+    return [Image.fromarray(np.full((16, 24, 3), 40 + 60 * i, np.uint8)) for i in range(n)]
+
+
+@pytest.mark.parametrize("name,fmt", [("a.gif", "GIF"), ("a.webp", "WEBP"), ("a.png", "PNG"),
+                                      ("gif_renamed.png", "GIF")])
+def test_animations_are_refused_without_frame(tmp_path, tiny_env, capsys, name, fmt):
+    src = tmp_path / name
+    f = _frames()
+    f[0].save(src, format=fmt, save_all=True, append_images=f[1:],
+              **({"lossless": True} if fmt == "WEBP" else {}))
+    err = _one_line_error(capsys, "encode", src, "-o", tmp_path / "a.ncb", "--codec", "tiny-test")
+    assert "--frame" in err and "3 frames" in err and "video" in err
+    assert not (tmp_path / "a.ncb").exists()
+    _encode(capsys, src, tmp_path / "a.ncb", "--frame", 1)
+    assert abs(float(read_image(src, frame=1)[0].mean()) - 100) <= 2
+    assert open_container(tmp_path / "a.ncb").meta["input_frame"] == 1
+    err = _one_line_error(capsys, "encode", src, "-o", tmp_path / "b.ncb", "--codec",
+                          "tiny-test", "--frame", 3)
+    assert "0..2" in err
+
+
+def test_api_takes_reader_options(tmp_path, tiny_env):
+    src = tmp_path / "a.gif"
+    f = _frames()
+    f[0].save(src, save_all=True, append_images=f[1:])
+    data = neurocodec.encode(src, codec="tiny-test", frame=2)
+    assert open_container(data).meta["input_frame"] == 2
+    with pytest.raises(InputError, match="frame"):
+        neurocodec.encode(np.zeros((16, 16, 3), np.uint8), codec="tiny-test", frame=0)
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "CMYK", "1"])
+def test_other_modes_become_rgb(tmp_path, mode):
+    src = tmp_path / ("a.jpg" if mode == "CMYK" else "a.png")
+    Image.fromarray(np.full((16, 16, 3), 128, np.uint8)).convert(mode).save(src)
+    img, got = read_image(src)
+    assert got == mode and img.shape == (16, 16, 3) and img.dtype == np.uint8
+
+
+@pytest.mark.parametrize("ext", [".bmp", ".tif", ".tiff"])
+def test_encode_reads_what_decode_writes(tmp_path, tiny_env, capsys, ext, crop_odd):
+    Image.fromarray(crop_odd).save(tmp_path / "in.png")
+    _encode(capsys, tmp_path / "in.png", tmp_path / "a.ncb")
+    assert run(capsys, "decode", tmp_path / "a.ncb", "-o", tmp_path / f"d{ext}")[0] == 0
+    _encode(capsys, tmp_path / f"d{ext}", tmp_path / "b.ncb")
+
+
+def test_not_an_image_names_no_buffer(tmp_path, tiny_env, capsys):
+    (tmp_path / "x.png").write_bytes(b"hello")
+    err = _one_line_error(capsys, "encode", tmp_path / "x.png", "-o", tmp_path / "x.ncb")
+    assert "BytesIO" not in err and "x.png" in err
