@@ -1,6 +1,8 @@
 """Odd inputs get a defined behaviour (issue 14): converted as a viewer shows them, or refused
 with a one-line error naming the option that allows them; never silently changed."""
 
+from pathlib import Path
+
 import imagecodecs
 import numpy as np
 import pytest
@@ -149,3 +151,56 @@ def test_not_an_image_names_no_buffer(tmp_path, tiny_env, capsys):
     (tmp_path / "x.png").write_bytes(b"hello")
     err = _one_line_error(capsys, "encode", tmp_path / "x.png", "-o", tmp_path / "x.ncb")
     assert "BytesIO" not in err and "x.png" in err
+
+
+# --- outputs ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mask", [0o002, 0o027])
+def test_outputs_get_the_mode_the_umask_gives(tmp_path, tiny_env, capsys, crop_odd, mask):
+    import os
+    import stat
+
+    Image.fromarray(crop_odd).save(tmp_path / "in.png")
+    old = os.umask(mask)
+    try:
+        _encode(capsys, tmp_path / "in.png", tmp_path / "a.ncb")
+        assert run(capsys, "decode", tmp_path / "a.ncb", "-o", tmp_path / "d.png")[0] == 0
+    finally:
+        os.umask(old)
+    for f in ("a.ncb", "d.png"):
+        assert stat.S_IMODE((tmp_path / f).stat().st_mode) == 0o666 & ~mask, f
+
+
+def test_output_folder_problems_come_before_any_work(tmp_path, tiny_env, capsys, crop_odd,
+                                                     monkeypatch):
+    import os
+
+    from neurocodec.codecs import registry
+
+    src = tmp_path / "in.png"
+    Image.fromarray(crop_odd).save(src)
+    enc = _encode(capsys, src, tmp_path / "a.ncb")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if os.geteuid() == 0:  # root writes anywhere: make the folder unwritable for the check
+        access = os.access
+        monkeypatch.setattr(os, "access", lambda p, m, **kw: Path(p) != locked
+                            and access(p, m, **kw))
+
+    def no_work(*a, **k):
+        raise AssertionError("work started before the output was checked")
+
+    monkeypatch.setattr(registry, "load_codec", no_work)
+    monkeypatch.setattr(registry, "codec_for", no_work)
+    (tmp_path / "adir.png").mkdir()
+    cases = [(tmp_path / "nope" / "x.ncb", tmp_path / "nope" / "x.png", "does not exist"),
+             (tmp_path / "adir.png", tmp_path / "adir.png", "is a folder"),
+             (src / "x.ncb", src / "x.png", "is not a folder"),
+             (locked / "x.ncb", locked / "x.png", "not writable")]
+    for enc_out, dec_out, why in cases:
+        err = _one_line_error(capsys, "encode", src, "-o", enc_out, "--codec", "tiny-test")
+        assert why in err and "exists (use" not in err, err
+        err = _one_line_error(capsys, "decode", enc, "-o", dec_out)
+        assert why in err and "exists (use" not in err, err
+    assert list(locked.iterdir()) == []
