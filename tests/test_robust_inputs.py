@@ -204,3 +204,54 @@ def test_output_folder_problems_come_before_any_work(tmp_path, tiny_env, capsys,
         err = _one_line_error(capsys, "decode", enc, "-o", dec_out)
         assert why in err and "exists (use" not in err, err
     assert list(locked.iterdir()) == []
+
+
+# --- train misuse ----------------------------------------------------------------------------
+
+TRAIN = ["--N", 8, "--M", 12, "--transform", "gdn", "--crop", 64, "--batch", 1, "--max-steps", 2,
+         "--threads", 1, "--progress", "off", "--no-tensorboard"]
+
+
+@pytest.mark.parametrize("flags,why", [
+    (["--budget-minutes", 0], "--budget-minutes"), (["--budget-minutes", -1], "--budget-minutes"),
+    (["--batch", 0], "--batch"), (["--lr", 0], "--lr"), (["--lr", -1e-4], "--lr"),
+    (["--lr", "nan"], "--lr"), (["--ckpt-every", 0], "--ckpt-every"),
+    (["--crop", 16], "multiple of 64"), (["--crop", 96], "multiple of 64"),
+    (["--crop", 4096], "4096x4096"), (["--crop", 64, "--data", "TINY"], "64x64")])
+def test_train_misuse_is_refused_before_a_run_folder(tmp_path, capsys, flags, why):
+    from tests.conftest import DATA
+
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    Image.fromarray(np.full((16, 16, 3), 99, np.uint8)).save(tiny / "a.png")
+    flags = [tiny if f == "TINY" else f for f in flags]
+    err = _one_line_error(capsys, "train", "image", "--data", DATA, "--out", tmp_path / "r",
+                          *TRAIN, *flags)
+    assert why in err, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_good_checkpoint(tmp_path, capsys, monkeypatch):
+    import torch
+
+    from neurocodec.train import trainer
+    from tests.conftest import DATA
+
+    calls = []
+
+    def poisoned(*a, **k):  # the 5th step's loss is NaN
+        r = rd_loss(*a, **k)
+        calls.append(1)
+        if len(calls) >= 5:
+            r["loss"] = r["loss"] * float("nan")
+        return r
+
+    rd_loss = trainer.rd_loss
+    monkeypatch.setattr(trainer, "rd_loss", poisoned)
+    out = tmp_path / "r"
+    err = _one_line_error(capsys, "train", "image", "--data", DATA, "--out", out, *TRAIN,
+                          "--max-steps", 8, "--ckpt-every", 2, "--warmup-steps", 1)
+    assert "step 5" in err and "not finite" in err and "keeps step 4" in err, err
+    st = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert st["step"] == 4
+    assert all(torch.isfinite(v).all() for v in st["model"].values())
