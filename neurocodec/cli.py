@@ -185,6 +185,8 @@ def _bench(a) -> None:
     paths = write_bench_report(run)
     for name, why in run.unavailable.items():
         print(f"{name}: unavailable ({why})")
+    for item, why in run.skipped.items():
+        print(f"{item}: skipped ({why})")
     if cfg.anchor and cfg.anchor not in run.results:
         print(f"anchor {cfg.anchor!r} was not measured: BD-rates only against --extra curves")
     print(f"{run.points} points ({run.cached} cached) in {run.seconds:.0f} s; report: "

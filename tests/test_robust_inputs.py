@@ -255,3 +255,53 @@ def test_nan_loss_stops_the_run_and_keeps_the_good_checkpoint(tmp_path, capsys, 
     st = torch.load(out / "checkpoint.pt", weights_only=True)
     assert st["step"] == 4
     assert all(torch.isfinite(v).all() for v in st["model"].values())
+
+
+# --- bench -----------------------------------------------------------------------------------
+
+def _bench(tmp_path, data, **kw):
+    from neurocodec.eval.bench import BenchConfig, run_bench
+
+    cfg = dict(data=str(data), codecs=("jpeg-420",), out=str(tmp_path / "out"), workers=1,
+               progress=False)
+    return run_bench(BenchConfig(**{**cfg, **kw}))
+
+
+def test_bench_skips_and_reports_an_unreadable_image(tmp_path, capsys, crop_odd):
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.fromarray(crop_odd).save(data / "good.png")
+    (data / "bad.png").write_bytes(b"not a png")
+    res = _bench(tmp_path, data)
+    assert list(res.skipped) == ["bad.png"] and "cannot decode" in res.skipped["bad.png"]
+    assert {p["item"] for p in res.results["jpeg-420"]["per_image"]} == {"good.png"}
+    rc, out, _ = run(capsys, "bench", "image", "--data", data, "--codecs", "jpeg-420",
+                     "--anchor", "jpeg-420", "--out", tmp_path / "cli", "--workers", 2,
+                     "--no-progress")
+    assert rc == 0 and "bad.png: skipped (" in out
+    md = (tmp_path / "cli" / "report.md").read_text()
+    assert "## Skipped items" in md and "bad.png" in md
+    assert "bad.png" in (tmp_path / "cli" / "report.html").read_text()
+
+
+def test_bench_cache_keys_on_the_path_below_data(tmp_path, crop_odd):
+    data = tmp_path / "data"
+    for sub, img in (("x", crop_odd), ("y", crop_odd[::-1, :40])):
+        (data / sub).mkdir(parents=True)
+        Image.fromarray(np.ascontiguousarray(img)).save(data / sub / "a.png")
+    res = _bench(tmp_path, data)
+    rows = res.results["jpeg-420"]["per_image"]
+    assert {r["item"] for r in rows} == {"x/a.png", "y/a.png"} and len(rows) == res.points
+    again = _bench(tmp_path, data)
+    assert again.cached == res.points and again.results["jpeg-420"]["per_image"] == rows
+
+
+def test_bench_cache_includes_frames_and_size(tmp_path):
+    from tests.conftest import DATA
+
+    kw = dict(medium="video", codecs=("x264",))
+    first = _bench(tmp_path, DATA / "video", frames=1, size=(32, 32), **kw)
+    assert first.cached == 0 and first.points > 0
+    assert _bench(tmp_path, DATA / "video", frames=1, size=(32, 32), **kw).cached == first.points
+    assert _bench(tmp_path, DATA / "video", frames=2, size=(32, 32), **kw).cached == 0
+    assert _bench(tmp_path, DATA / "video", frames=1, size=(16, 32), **kw).cached == 0
