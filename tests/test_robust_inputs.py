@@ -12,6 +12,7 @@ import neurocodec
 from neurocodec.api import open_container
 from neurocodec.codecs.image.io import read_image
 from neurocodec.errors import InputError
+from tests.conftest import DATA
 from tests.test_cli import run
 
 RAMP = (np.arange(48 * 40).reshape(40, 48) * 34).astype(np.uint16)  # 0..65246
@@ -219,8 +220,6 @@ TRAIN = ["--N", 8, "--M", 12, "--transform", "gdn", "--crop", 64, "--batch", 1, 
     (["--crop", 16], "multiple of 64"), (["--crop", 96], "multiple of 64"),
     (["--crop", 4096], "4096x4096"), (["--crop", 64, "--data", "TINY"], "64x64")])
 def test_train_misuse_is_refused_before_a_run_folder(tmp_path, capsys, flags, why):
-    from tests.conftest import DATA
-
     tiny = tmp_path / "tiny"
     tiny.mkdir()
     Image.fromarray(np.full((16, 16, 3), 99, np.uint8)).save(tiny / "a.png")
@@ -235,7 +234,6 @@ def test_nan_loss_stops_the_run_and_keeps_the_good_checkpoint(tmp_path, capsys, 
     import torch
 
     from neurocodec.train import trainer
-    from tests.conftest import DATA
 
     calls = []
 
@@ -297,8 +295,6 @@ def test_bench_cache_keys_on_the_path_below_data(tmp_path, crop_odd):
 
 
 def test_bench_cache_includes_frames_and_size(tmp_path):
-    from tests.conftest import DATA
-
     kw = dict(medium="video", codecs=("x264",))
     first = _bench(tmp_path, DATA / "video", frames=1, size=(32, 32), **kw)
     assert first.cached == 0 and first.points > 0
