@@ -301,3 +301,21 @@ def test_bench_cache_includes_frames_and_size(tmp_path):
     assert _bench(tmp_path, DATA / "video", frames=1, size=(32, 32), **kw).cached == first.points
     assert _bench(tmp_path, DATA / "video", frames=2, size=(32, 32), **kw).cached == 0
     assert _bench(tmp_path, DATA / "video", frames=1, size=(16, 32), **kw).cached == 0
+
+
+def test_video_outputs_get_the_mode_the_umask_gives(tmp_path):
+    import os
+    import stat
+
+    from neurocodec.codecs.video.io import write_video
+
+    clip = np.full((2, 16, 16, 3), 90, np.uint8)
+    old = os.umask(0o002)
+    try:
+        for name in ("c.mp4", "c.y4m", "frames"):
+            write_video(tmp_path / name, clip)
+    finally:
+        os.umask(old)
+    for name, mode in (("c.mp4", 0o664), ("c.y4m", 0o664), ("frames", 0o775),
+                       ("frames/" + os.listdir(tmp_path / "frames")[0], 0o664)):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
