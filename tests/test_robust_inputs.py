@@ -319,3 +319,19 @@ def test_video_outputs_get_the_mode_the_umask_gives(tmp_path):
     for name, mode in (("c.mp4", 0o664), ("c.y4m", 0o664), ("frames", 0o775),
                        ("frames/" + os.listdir(tmp_path / "frames")[0], 0o664)):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+
+
+def test_sog_folder_gets_the_mode_the_umask_gives(tmp_path):
+    import os
+    import stat
+
+    from neurocodec.codecs.splat.io import read_scene, write_scene
+
+    scene = read_scene(DATA / "splat" / "biker_300.ply")
+    old = os.umask(0o002)
+    try:
+        write_scene(tmp_path / "s" / "meta.json", scene)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "s").stat().st_mode) == 0o775
+    assert stat.S_IMODE((tmp_path / "s" / "meta.json").stat().st_mode) == 0o664
