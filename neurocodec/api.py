@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from neurocodec.codecs.base import Codec, Medium
-from neurocodec.codecs.container import Container, read_file, write_atomic
+from neurocodec.codecs.container import Container, check_output, read_file, write_atomic
 from neurocodec.codecs.limits import DecodeLimits
 from neurocodec.errors import BitstreamError, InputError
 
@@ -67,8 +67,10 @@ def resolve(item: Any, codec: str | None, medium: str | None) -> tuple[Codec, Me
 
 
 def _check_output(output: PathLike, force: bool, medium: Medium | None = None) -> None:
-    """Before any work: an existing output needs ``force``; a decoded item needs an extension
-    its medium writes."""
+    """Before any work: a decoded item needs an output its medium writes (its
+    ``output_error``, else its extensions), and the output can be written
+    (:func:`check_output`: an existing file only with ``force``, a writable folder; a folder
+    only where the medium's ``output_error`` accepts one)."""
     p = Path(output)
     if medium is not None and medium.output_error is not None:
         why = medium.output_error(p)
@@ -77,8 +79,7 @@ def _check_output(output: PathLike, force: bool, medium: Medium | None = None) -
     elif medium is not None and p.suffix.lower() not in medium.write_exts:
         raise InputError(f"{p}: {_article(medium.name)} decodes to "
                          f"{', '.join(medium.write_exts)}, not {p.suffix or '(no extension)'!r}")
-    if p.exists() and not force:
-        raise InputError(f"{p}: output exists (use --force to overwrite)")
+    check_output(p, force, folder_ok=medium is not None and medium.output_error is not None)
 
 
 def encode_item(item: Any, codec: str | None = None, quality: int | None = None, *,

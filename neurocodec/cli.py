@@ -34,6 +34,7 @@ def _encode(a) -> None:
     # Video: the reader's options (a raw clip's size, a frame range) and the fit's.
     options.update(video_size=a.video_size, frames=a.frames, params=a.params,
                    epochs=a.epochs, prune=a.prune, run_dir=a.run_dir)
+    options.update(drop_alpha=a.drop_alpha or None, frame=a.frame)  # image reader
     t = time.perf_counter()
     enc = encode_item(a.input, a.codec, a.quality, output=a.output, force=a.force, **options)
     dt = time.perf_counter() - t
@@ -221,6 +222,8 @@ def _bench(a) -> None:
     paths = write_bench_report(run)
     for name, why in run.unavailable.items():
         print(f"{name}: unavailable ({why})")
+    for item, why in run.skipped.items():
+        print(f"{item}: skipped ({why})")
     if cfg.anchor and cfg.anchor not in run.results:
         print(f"anchor {cfg.anchor!r} was not measured: BD-rates only against --extra curves")
     print(f"{run.points} points ({run.cached} cached) in {run.seconds:.0f} s; report: "
@@ -272,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "distortion cost before coding (slower encode; same decoder)")
     e.add_argument("--refine-lr", type=float, metavar="LR",
                    help="learning rate of --refine (default: RefineConfig's)")
+    e.add_argument("--drop-alpha", action="store_true",
+                   help="code an image with transparency by discarding its alpha plane (the "
+                        "stored colours are kept; without it such an image is refused)")
+    e.add_argument("--frame", type=int, metavar="N",
+                   help="code frame N (from 0) of an animated GIF/WebP/PNG (without it an "
+                        "animation is refused: encode the clip with a video codec)")
     v = e.add_argument_group("video (hnerv, nerv: encoding fits a network to the clip)")
     v.add_argument("--video-size", type=_size_wh, metavar="WxH", help="frame size of a raw .yuv")
     v.add_argument("--frames", type=_frame_range, metavar="A:B", help="encode frames A..B-1")

@@ -23,3 +23,7 @@ class BaselineUnavailable(NeurocodecError):
 
 class ExternalToolError(NeurocodecError):
     """An external encoder/decoder (ffmpeg, VTM, HM) failed; the message carries its stderr."""
+
+
+class TrainingError(NeurocodecError):
+    """A training run cannot go on (e.g. its loss became NaN); the last good checkpoint stays."""

@@ -238,25 +238,47 @@ def read_file(path: str | Path, max_bytes: int = 1 << 31) -> bytes:
         raise InputError(f"{p}: cannot read ({e.strerror})") from None
 
 
+def check_output(path: str | Path, force: bool = False, folder_ok: bool = False) -> Path:
+    """Whether ``path`` can be written, before any work: not a folder (unless ``folder_ok``:
+    a folder of frames), an existing output only with ``force``, in a folder that exists and
+    is writable. Returns that folder."""
+    p = Path(path)
+    if p.is_dir() and not folder_ok:
+        raise InputError(f"{p}: is a folder; give the output file's name")
+    if p.exists() and not force:
+        raise InputError(f"{p}: output exists (use --force to overwrite)")
+    d = p.parent if str(p.parent) else Path(".")
+    if not d.is_dir():
+        what = "is not a folder" if d.exists() else "does not exist"
+        raise InputError(f"{d}: output folder {what}")
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise InputError(f"{d}: output folder is not writable")
+    return d
+
+
+def umask_mode(folder: bool = False) -> int:
+    """The mode ``open`` (``mkdir`` for a folder) gives a new file under the current umask:
+    what an output renamed from a 0600 temporary file (0700 folder) must be set to."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return (0o777 if folder else 0o666) & ~mask
+
+
 def write_atomic(path: str | Path, data: bytes, force: bool = False) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename.
+    """Write ``data`` to ``path`` through a temporary file and a rename; the file gets the
+    mode the umask gives (as ``open`` would), not the temporary file's 0600.
 
     Without ``force`` an existing file is never replaced. On any failure the temporary file
     is removed and nothing at ``path`` changes.
     """
     p = Path(path)
-    if p.exists() and not force:
-        raise InputError(f"{p}: output exists (use --force to overwrite)")
-    if p.exists() and p.is_dir():
-        raise InputError(f"{p}: is a directory")
-    d = p.parent if str(p.parent) else Path(".")
-    if not d.is_dir():
-        raise InputError(f"{d}: output directory does not exist")
+    d = check_output(p, force)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=d)
     except OSError as e:
         raise InputError(f"{d}: cannot write ({e.strerror})") from None
     try:
+        os.fchmod(fd, umask_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

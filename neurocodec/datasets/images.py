@@ -21,12 +21,12 @@ def list_images(root: str | Path) -> list[Path]:
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    """uint8 ``[H, W, 3]``."""
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (OSError, ValueError) as e:
-        raise InputError(f"{path}: cannot read image ({e})") from None
+    """uint8 ``[H, W, 3]`` as the codecs read it (EXIF orientation, 16 bits scaled); for
+    training, the alpha plane of a transparent image is dropped and an animation gives its
+    first frame."""
+    from neurocodec.codecs.image.io import read_image
+
+    return read_image(path, drop_alpha=True, frame=0)[0]
 
 
 class CropSampler:

@@ -1,9 +1,11 @@
 """The benchmark runner: codec × quality × item, in parallel worker processes, resumable.
 
 Each finished point (one codec, one quality or target bpp, one image or clip) is appended to
-``<out>/cache/<codec>.jsonl`` at once, tagged with the codec's fingerprint (its description,
-which names library versions and, for our models, the weights hash), so an interrupted run
-picks up where it stopped and a changed codec is re-measured. The per-codec results follow
+``<out>/cache/<codec>.jsonl`` at once, keyed on the item's path relative to ``--data`` and the
+reading options (video: ``--frames``, ``--size``) and tagged with the codec's fingerprint (its
+description, which names library versions and, for our models, the weights hash), so an
+interrupted run picks up where it stopped and a changed codec is re-measured. An item that
+cannot be read is skipped (and reported), not the end of the run. The per-codec results follow
 CompressAI's schema (means over items per quality) plus per-item rows and the environment.
 """
 
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurocodec.errors import BaselineUnavailable, InputError
+from neurocodec.errors import BaselineUnavailable, InputError, NeurocodecError
 from neurocodec.eval.baselines import Baseline
 from neurocodec.eval.environment import environment
 from neurocodec.eval.tables import MetricTable, table_for
@@ -39,6 +41,7 @@ class Medium:
     metrics: Callable[[object, object], dict[str, float]]  # keys: table.metrics
     units: Callable[[object], int]  # pixels (x frames), Gaussians
     table: MetricTable
+    reading: str = ""  # the options that change what ``load`` makes of an item (cache key)
 
 
 @dataclass
@@ -67,7 +70,8 @@ class BenchRun:
     config: BenchConfig
     results: dict[str, dict] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
-    items: list[str] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)  # relative to the data folder
+    skipped: dict[str, str] = field(default_factory=dict)  # unreadable item -> why
     points: int = 0
     cached: int = 0
     seconds: float = 0.0
@@ -102,9 +106,10 @@ def _video_medium(cfg: BenchConfig) -> Medium:
     from neurocodec.datasets.video import list_clips, read_clip
     from neurocodec.eval.models import resolve_video_codec
 
+    size = "x".join(map(str, cfg.size[::-1])) if cfg.size else "full"
     return Medium("video", list_clips, partial(read_clip, frames=cfg.frames, size=cfg.size),
                   partial(resolve_video_codec, options=cfg.codec_options), _video_metrics,
-                  _pixels, table_for("video"))
+                  _pixels, table_for("video"), reading=f"frames={cfg.frames or 'all'},size={size}")
 
 
 MEDIA: dict[str, Callable[[BenchConfig], Medium]] = {"image": _image_medium,
@@ -129,6 +134,7 @@ def _init_worker(cfg: BenchConfig, threads: int) -> None:
     torch.set_num_threads(threads)
     _WORKER.clear()
     _WORKER["medium"] = bench_medium(cfg)
+    _WORKER["data"] = cfg.data
 
 
 def _cached(kind: str, key, make):
@@ -143,8 +149,12 @@ def run_point(codec: str, spec: tuple[str, float], item: str) -> dict:
     from neurocodec.eval.targeting import find_knob
 
     medium: Medium = _WORKER["medium"]
+    name = item_name(item, _WORKER["data"])
     b = _cached("codecs", codec, lambda: medium.resolve(codec))
-    x = _cached("items", item, lambda: medium.load(Path(item)))
+    try:
+        x = _cached("items", item, lambda: medium.load(Path(item)))
+    except NeurocodecError as e:  # one unreadable item is skipped, not the end of the run
+        return {"item": name, "skipped": str(e)}
     t0 = time.perf_counter()
     if spec[0] == "bpp":
         knob, data = find_knob(b, x, spec[1])
@@ -153,7 +163,7 @@ def run_point(codec: str, spec: tuple[str, float], item: str) -> dict:
     t1 = time.perf_counter()
     rec = b.decode(data, x.shape[:-1])
     t2 = time.perf_counter()
-    return {"item": Path(item).name, "spec": list(spec), "knob": knob, "bytes": len(data),
+    return {"item": name, "spec": list(spec), "knob": knob, "bytes": len(data),
             medium.table.rate: 8.0 * len(data) / medium.units(x), **medium.metrics(x, rec),
             "encoding_time": t1 - t0, "decoding_time": t2 - t1}
 
@@ -166,8 +176,18 @@ def _specs(b: Baseline, cfg: BenchConfig) -> list[tuple[str, float]]:
     return [("q", q) for q in b.qualities]
 
 
-def _key(codec: str, spec, item: str) -> str:
-    return f"{codec}|{spec[0]}={spec[1]}|{Path(item).name}"
+def item_name(item: str, data: str) -> str:
+    """The item's path relative to the data folder (its name when ``data`` is the item)."""
+    try:
+        rel = Path(item).relative_to(data).as_posix()
+    except ValueError:
+        rel = "."
+    return Path(item).name if rel == "." else rel
+
+
+def _key(codec: str, spec, item: str, cfg: BenchConfig, medium: Medium) -> str:
+    tag = f"|{medium.reading}" if medium.reading else ""
+    return f"{codec}|{spec[0]}={spec[1]}|{item_name(item, cfg.data)}{tag}"
 
 
 def _load_cache(path: Path, fingerprint: str) -> dict[str, dict]:
@@ -210,7 +230,7 @@ def run_bench(cfg: BenchConfig) -> BenchRun:
         raise InputError(f"{cfg.data}: nothing to benchmark (no {cfg.medium} files)")
     out = Path(cfg.out)
     (out / "cache").mkdir(parents=True, exist_ok=True)
-    run = BenchRun(cfg, items=[Path(i).name for i in items])
+    run = BenchRun(cfg, items=[item_name(i, cfg.data) for i in items])
 
     codecs: dict[str, Baseline] = {}
     for name in cfg.codecs:
@@ -224,10 +244,11 @@ def run_bench(cfg: BenchConfig) -> BenchRun:
         done[name] = _load_cache(out / "cache" / f"{name}.jsonl", b.description)
         for spec in _specs(b, cfg):
             for item in items:
-                k = _key(name, spec, item)
-                if k not in done[name]:
+                k = _key(name, spec, item, cfg, medium)
+                if k in done[name]:
+                    run.cached += 1  # of this run's points (the cache may hold others)
+                else:
                     todo.append((name, spec, item))
-    run.cached = sum(len(d) for d in done.values())
     run.points = run.cached + len(todo)
 
     workers = max(1, min(cfg.workers, len(todo) or 1))
@@ -237,7 +258,12 @@ def run_bench(cfg: BenchConfig) -> BenchRun:
 
     def record(task, point):
         name, spec, item = task
-        k = _key(name, spec, item)
+        bar.update()
+        if "skipped" in point:
+            run.skipped[point["item"]] = point["skipped"]
+            run.points -= 1
+            return
+        k = _key(name, spec, item, cfg, medium)
         done[name][k] = point
         with open(out / "cache" / f"{name}.jsonl", "a") as f:
             f.write(json.dumps({"key": k, "fingerprint": codecs[name].description,
@@ -245,7 +271,6 @@ def run_bench(cfg: BenchConfig) -> BenchRun:
         t = medium.table
         bar.set_postfix_str(f"{name} {spec[0]}={spec[1]}: {point[t.rate]:.3f} {t.rate} "
                             f"{point[t.primary.key]:.2f} {t.primary.key}")
-        bar.update()
 
     try:
         if workers == 1:
@@ -263,8 +288,12 @@ def run_bench(cfg: BenchConfig) -> BenchRun:
     finally:
         bar.close()
 
-    for name, b in codecs.items():
-        keys = {_key(name, s, i) for s in _specs(b, cfg) for i in items}
+    if len(run.skipped) == len(items):
+        first = next(iter(run.skipped.values()))
+        raise InputError(f"{cfg.data}: no item could be read ({len(items)} skipped; {first})")
+    readable = [i for i in items if item_name(i, cfg.data) not in run.skipped]
+    for name, b in codecs.items():  # every codec's means over the same items
+        keys = {_key(name, s, i, cfg, medium) for s in _specs(b, cfg) for i in readable}
         res = aggregate(name, b, [p for k, p in done[name].items() if k in keys], medium.table)
         (out / f"{name}.json").write_text(json.dumps(res, indent=1))
         run.results[name] = res
@@ -303,7 +332,9 @@ def write_bench_report(run: BenchRun) -> dict[str, Path]:
         title=title, results=run.results, published=_published(cfg.extra),
         table=table_for(cfg.medium),
         anchor=cfg.anchor, method=cfg.bd_method, unavailable=run.unavailable,
-        meta={"data": cfg.data, "items": len(run.items), "points": run.points,
+        skipped=run.skipped,
+        meta={"data": cfg.data, "items": len(run.items) - len(run.skipped),
+              "points": run.points,
               "cached": run.cached, "seconds": sum(r["seconds"] for r in runs),
               "runs": len(runs),
               "workers": max([r["workers"] for r in runs if r["measured"]] or [cfg.workers]),

@@ -27,6 +27,7 @@ class ReportInput:
     anchor: str | None = None
     method: str = "pchip"
     unavailable: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # unreadable item -> why
     meta: dict = field(default_factory=dict)  # dataset, items, seconds, workers, environment…
     table: MetricTable = IMAGE_TABLE  # the medium's rate and quality columns
 
@@ -166,6 +167,13 @@ def _summary_lines(inp: ReportInput) -> list[str]:
     return lines
 
 
+def _notes(inp: ReportInput) -> list[tuple[str, str, dict[str, str]]]:
+    """The report's lists of what was not measured: (heading, word, name -> why)."""
+    return [(head, what, rows) for head, what, rows in
+            (("Unavailable", "unavailable", inp.unavailable),
+             ("Skipped items", "skipped", inp.skipped)) if rows]
+
+
 def markdown(inp: ReportInput, bd: list[dict], speed: list[dict]) -> str:
     def table(head, rows):
         return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -179,9 +187,8 @@ def markdown(inp: ReportInput, bd: list[dict], speed: list[dict]) -> str:
                                          for r in warned})), ""]
     out += ["## Speed and range", "", table(speed_head(inp.table),
                                             [_speed_cells(r) for r in speed]), ""]
-    if inp.unavailable:
-        out += ["## Unavailable", ""] + [f"- **{k}**: unavailable — {v}"
-                                         for k, v in inp.unavailable.items()] + [""]
+    for head, what, rows in _notes(inp):
+        out += [f"## {head}", ""] + [f"- **{k}**: {what} — {v}" for k, v in rows.items()] + [""]
     out += ["## Rate–distortion", ""]
     out += [line for m in inp.table.plots for line in (f"![{_name(m)}]({m.stem}.svg)", "")]
     out += ["## Codecs", ""] + [f"- **{r['codec']}**: {r['description']}" for r in speed]
@@ -219,10 +226,9 @@ def html_report(inp: ReportInput, bd: list[dict], speed: list[dict], out: Path) 
         *[f'<p class="warn">† {e(w)}</p>' for w in warned],
         "<h2>Speed and range</h2>", table(speed_head(inp.table), [_speed_cells(r) for r in speed]),
     ]
-    if inp.unavailable:
-        parts += ["<h2>Unavailable</h2><ul>"] + [
-            f"<li><b>{e(k)}</b>: unavailable — {e(v)}</li>" for k, v in inp.unavailable.items()
-        ] + ["</ul>"]
+    for head, what, rows in _notes(inp):
+        parts += [f"<h2>{head}</h2><ul>"] + [
+            f"<li><b>{e(k)}</b>: {what} — {e(v)}</li>" for k, v in rows.items()] + ["</ul>"]
     parts += ["<h2>Rate–distortion</h2>", *svgs, "<h2>Codecs</h2><ul>"]
     parts += [f"<li><b>{e(r['codec'])}</b>: {e(r['description'])}</li>" for r in speed]
     parts += [f"<li><b>{e(k)}</b> (published): {e(v.get('description', ''))}</li>"
@@ -241,6 +247,7 @@ def write_report(inp: ReportInput, out: str | Path) -> dict[str, Path]:
     paths["markdown"].write_text(markdown(inp, bd, speed))
     paths["html"].write_text(html_report(inp, bd, speed, out))
     paths["bd"].write_text(json.dumps({"method": inp.method, "anchor": inp.anchor, "rows": bd,
-                                       "unavailable": inp.unavailable, "meta": inp.meta},
+                                       "unavailable": inp.unavailable,
+                                       "skipped": inp.skipped, "meta": inp.meta},
                                       indent=1, default=str))
     return {**paths, **{p.name: p for p in plots}}

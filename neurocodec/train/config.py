@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -71,6 +72,31 @@ class TrainConfig:
             raise InputError(f"precision must be fp32 or bf16, not {self.precision!r}")
         if self.progress not in ("auto", "on", "off"):
             raise InputError(f"progress must be auto, on or off, not {self.progress!r}")
+        for name, least in RANGES.items():
+            _check_number(name, getattr(self, name), least)
+        for v in self.lmbdas:
+            _check_number("lmbdas", v, 0.0)
+
+
+# The numeric fields' least values (every value finite; those of POSITIVE above 0).
+RANGES: dict[str, float] = {"N": 1, "M": 0, "crop": 1, "batch": 1, "workers": 0,
+                            "lr": 0.0, "lr_final": 0.0, "warmup_steps": 0, "budget_minutes": 0.0,
+                            "max_steps": 0, "stop_at": 0, "clip": 0.0, "eb_lr_mult": 0.0,
+                            "aux_lr": 0.0, "threads": 1, "ckpt_every": 1, "val_every": 1,
+                            "log_every": 1}
+POSITIVE = {"lr", "budget_minutes", "clip", "lmbdas"}
+
+
+def _check_number(name: str, v: float, least: float) -> None:
+    """One line naming the flag: ``--batch 0`` divides by zero, ``--budget-minutes -1``
+    trains forever, ``--lr 0`` trains nothing; checked before a run folder exists."""
+    flag = f"--{name.replace('_', '-')}"
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise InputError(f"{flag} must be a finite number, not {v!r}")
+    if name in POSITIVE and v <= 0:
+        raise InputError(f"{flag} must be greater than 0, not {v!r}")
+    if v < least:
+        raise InputError(f"{flag} must be at least {least:g}, not {v!r}")
 
 
 def config_fields() -> dict[str, object]:

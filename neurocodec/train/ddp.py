@@ -83,6 +83,15 @@ def from_main(value: float, d: Dist) -> float:
     return float(t.item())
 
 
+def everywhere(ok: torch.Tensor) -> bool:
+    """Whether the boolean ``ok`` is true on every rank (one all-reduce under DDP), so that all
+    ranks stop together rather than one stopping while the others wait for it."""
+    if dist.is_available() and dist.is_initialized():
+        ok = ok.to(torch.int32)
+        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+    return bool(ok.item())
+
+
 def state_digest(model: nn.Module) -> str:
     """sha256 of every parameter and buffer, in name order."""
     h = hashlib.sha256()

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from neurocodec.errors import TrainingError
 from neurocodec.train import checkpoint, ddp
 from neurocodec.train.logs import RunLog
 from neurocodec.train.optim import lr_at, set_lr
@@ -41,6 +42,7 @@ class Run:
     arch: str
     step: int = 0
     elapsed: float = 0.0
+    saved: int = 0  # the step of the checkpoint on disk (0: none yet)
 
     @property
     def ckpt(self) -> Path:
@@ -52,11 +54,18 @@ class Run:
             return False
         self.step, self.elapsed = checkpoint.restore(self.ckpt, self.model, self.opt,
                                                      self.aux_opt, self.arch, aux_lr)
+        self.saved = self.step
         return True
 
     def save(self, **extra) -> None:
+        """Never non-finite weights over a good checkpoint: a TrainingError instead."""
+        bad = next((n for n, p in self.model.named_parameters()
+                    if not torch.isfinite(p.detach()).all()), None)
+        if bad is not None:
+            raise TrainingError(f"weight {bad} is not finite")
         checkpoint.save(self.ckpt, self.model, self.opt, self.aux_opt, self.arch, self.step,
                         self.elapsed, **extra)
+        self.saved = self.step
 
 
 def run_loop(cfg, run: Run, step_fn: StepFn, d: ddp.Dist | None = None,
@@ -64,13 +73,28 @@ def run_loop(cfg, run: Run, step_fn: StepFn, d: ddp.Dist | None = None,
              ) -> Run:
     """Train ``run`` until its budget (``cfg.max_steps`` steps, else ``cfg.budget_minutes``)
     or ``cfg.stop_at``; checkpoint every ``cfg.ckpt_every`` steps and at the end (with
-    ``final_extra()``'s fields), validate every ``cfg.val_every`` steps and after the last."""
+    ``final_extra()``'s fields), validate every ``cfg.val_every`` steps and after the last.
+    A loss (or, raised by ``step_fn``, a gradient) that is not finite stops the run with a
+    :class:`TrainingError`; nothing more is saved, so the checkpoint on disk stays good."""
     d = d or ddp.Dist()
     log = None
     if d.main:
         run.out.mkdir(parents=True, exist_ok=True)
         log = RunLog(run.out, run.step, cfg.max_steps or None, cfg.progress, cfg.tensorboard,
                      validation=validate is not None)
+    try:
+        _loop(cfg, run, step_fn, d, validate, final_extra, log)
+    except TrainingError as e:
+        if log is not None:
+            log.close()
+        kept = f"{run.ckpt} keeps step {run.saved}" if run.saved else "no checkpoint was written"
+        raise TrainingError(f"step {run.step + 1}: {e}; stopped ({kept}): try a lower --lr or "
+                            f"--clip, or check the data") from None
+    return run
+
+
+def _loop(cfg, run: Run, step_fn: StepFn, d: ddp.Dist, validate: ValidateFn | None,
+          final_extra: Callable[[], dict] | None, log: RunLog | None) -> None:
     budget = cfg.budget_minutes * 60
     t0 = time.time() - run.elapsed
     start, last_val = run.step, -1
@@ -88,6 +112,8 @@ def run_loop(cfg, run: Run, step_fn: StepFn, d: ddp.Dist | None = None,
         lr = lr_at(cfg, run.step, frac)
         set_lr(run.opt, lr)
         r, aux = step_fn(run.step)
+        if not ddp.everywhere(torch.isfinite(r["loss"].detach())):
+            raise TrainingError(f"the loss is {float(r['loss'])}")
         run.step += 1
         if not d.main:
             continue
@@ -105,4 +131,3 @@ def run_loop(cfg, run: Run, step_fn: StepFn, d: ddp.Dist | None = None,
         run.elapsed = time.time() - t0
         run.save(**extra)
         log.close()
-    return run

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from neurocodec.datasets.images import CropSampler, StepBatches
 from neurocodec.determinism import mixed_seed
-from neurocodec.errors import InputError
+from neurocodec.errors import InputError, TrainingError
 from neurocodec.train import checkpoint, ddp
 from neurocodec.train.archs import build_model, get_arch
 from neurocodec.train.config import TrainConfig
@@ -53,6 +53,10 @@ def _train(cfg: TrainConfig, d: ddp.Dist, resume: bool) -> Path:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     model = prepare_model(build_model(cfg).to(d.device).train(), cfg)
+    if cfg.crop % model.PAD:
+        fit = max(model.PAD, cfg.crop // model.PAD * model.PAD)
+        raise InputError(f"--crop {cfg.crop}: {cfg.arch} with the {cfg.transform} transform "
+                         f"trains on crops of a multiple of {model.PAD} pixels (e.g. {fit})")
     opt, aux_opt = optimizers(model, cfg)
     main_params = main_parameters(model)  # clipped together
     data = StepBatches(CropSampler(cfg.data, crop=cfg.crop, vflip=cfg.vflip), cfg.batch,
@@ -127,9 +131,14 @@ def _update(loss: Tensor, opt: torch.optim.Optimizer, params: list, clip: float,
     loss reads the priors after the main step, as CompressAI does); returns the aux loss."""
     opt.zero_grad()
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, clip)
+    norm = torch.nn.utils.clip_grad_norm_(params, clip)
+    if not ddp.everywhere(torch.isfinite(loss.detach()) & torch.isfinite(norm)):
+        raise TrainingError(f"the loss ({loss.item():.4g}) or its gradient (norm "
+                            f"{norm.item():.4g}) is not finite")
     opt.step()
     aux = aux_loss()
+    if not ddp.everywhere(torch.isfinite(aux.detach())):
+        raise TrainingError(f"the auxiliary loss is {aux.item()}")
     aux_opt.zero_grad()
     aux.backward()
     aux_opt.step()

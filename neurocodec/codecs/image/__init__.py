@@ -1,4 +1,4 @@
-"""The image medium: PNG/JPEG/PPM/WebP files (``io.py``) and the learned image codecs."""
+"""The image medium: PNG/JPEG/PPM/WebP/BMP/TIFF/GIF files (``io.py``) and the learned image codecs."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ def register(registry) -> None:
     registry.register_medium(Medium(
         name="image", read_exts=tuple(sorted(io.READ_EXTS)),
         write_exts=tuple(sorted(io.WRITE_FORMATS)),
-        read=lambda p: _read(io, p),
+        read=lambda p, **opts: _read(io, p, **opts),
         write=lambda p, img, force, meta=None: io.write_image(p, img, force),
+        read_options=("drop_alpha", "frame"),
         units=lambda img: int(img.shape[0] * img.shape[1]),
         describe=lambda img: f"{img.shape[1]}x{img.shape[0]}"), DEFAULT_MODEL)
     from neurocodec.codecs.image.codec import ARCHS, ImageCodec
@@ -23,6 +24,6 @@ def register(registry) -> None:
         registry.register_family(family, "image", ImageCodec.from_info)
 
 
-def _read(io, path):
-    img, mode = io.read_image(path)
-    return img, {"input_mode": mode}
+def _read(io, path, drop_alpha: bool = False, frame: int | None = None):
+    img, mode = io.read_image(path, drop_alpha=drop_alpha, frame=frame)
+    return img, {"input_mode": mode, **({} if frame is None else {"input_frame": frame})}

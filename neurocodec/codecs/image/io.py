@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from neurocodec.codecs.container import read_file, write_atomic
 from neurocodec.errors import InputError
 
-READ_EXTS = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pnm", ".webp"}
+# what decode writes (WRITE_FORMATS) reads back; a still GIF is an image, an animated one a clip
+READ_EXTS = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pnm", ".webp", ".bmp", ".tif", ".tiff",
+             ".gif"}
 WRITE_FORMATS = {".png": "PNG", ".ppm": "PPM", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
                  ".tiff": "TIFF"}
 MAX_PIXELS = 1 << 27  # 134 Mpixel
+SIXTEEN_BIT = {"I", "I;16", "I;16B", "I;16L", "I;16N"}  # greyscale; RGB48 PNGs open as "RGB"
+ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 
 
 def to_tensor(img: np.ndarray):
@@ -32,8 +37,14 @@ def to_uint8(x) -> np.ndarray:
     return (x[0].permute(1, 2, 0) * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
-def read_image(path: str | Path) -> tuple[np.ndarray, str]:
-    """Returns uint8 ``[H, W, 3]`` RGB and the file's original PIL mode."""
+def read_image(path: str | Path, *, drop_alpha: bool = False,
+               frame: int | None = None) -> tuple[np.ndarray, str]:
+    """Returns uint8 ``[H, W, 3]`` RGB and the file's original PIL mode, as a viewer shows it.
+
+    EXIF orientation is applied; 16-bit samples are scaled to 8 bits (rounded, never clipped);
+    greyscale, palette and CMYK become RGB. Refused with an InputError unless an option says
+    what to do: an image with transparency (``drop_alpha``: discard the alpha plane, keeping
+    the stored colours) and an animation of several frames (``frame``: that frame, from 0)."""
     p = Path(path)
     if p.suffix.lower() not in READ_EXTS:
         raise InputError(f"{p}: unsupported image extension {p.suffix or '(none)'!r} "
@@ -43,11 +54,49 @@ def read_image(path: str | Path) -> tuple[np.ndarray, str]:
     try:
         with Image.open(io.BytesIO(data)) as im:
             mode = im.mode
-            arr = np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError,
-            SyntaxError) as e:
+            _seek_frame(im, p, frame)
+            im.load()
+            ImageOps.exif_transpose(im, in_place=True)
+            arr = _to_rgb(im, p, drop_alpha)
+    except UnidentifiedImageError:  # its message holds the repr of our buffer
+        raise InputError(f"{p}: cannot decode image (not an image format Pillow reads)") from None
+    except (Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError,
+            struct.error) as e:
         raise InputError(f"{p}: cannot decode image ({e.__class__.__name__}: {e})") from None
     return np.ascontiguousarray(arr), mode
+
+
+def _seek_frame(im: Image.Image, p: Path, frame: int | None) -> None:
+    n = getattr(im, "n_frames", 1)
+    if frame is None:
+        if n > 1:
+            raise InputError(f"{p}: animated image of {n} frames; encode one with --frame N "
+                             f"(0..{n - 1}), or the whole clip with a video codec")
+        return
+    if isinstance(frame, bool) or not isinstance(frame, int) or not 0 <= frame < n:
+        raise InputError(f"{p}: --frame {frame!r} is not a frame of this image "
+                         f"({n} frame{'s' if n > 1 else ''}: 0..{n - 1})")
+    im.seek(frame)
+
+
+def _to_rgb(im: Image.Image, p: Path, drop_alpha: bool) -> np.ndarray:
+    if im.mode in SIXTEEN_BIT:  # Pillow's convert("RGB") clips these to 255
+        v = np.asarray(im)
+        if v.min() < 0 or v.max() > 65535:
+            raise InputError(f"{p}: {im.mode} samples beyond 16 bits are not supported")
+        g = ((v.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        return np.repeat(g[..., None], 3, axis=2)
+    if im.mode == "F":
+        raise InputError(f"{p}: floating-point images are not supported (save as 8 or 16 bits)")
+    if im.mode in ALPHA_MODES or "transparency" in im.info:
+        rgba = np.asarray(im.convert("RGBA"))
+        see_through = int(np.count_nonzero(rgba[..., 3] != 255))
+        if see_through and not drop_alpha:
+            raise InputError(f"{p}: image has transparency ({see_through} of {rgba[..., 3].size} "
+                             f"pixels not opaque), which neurocodec does not code; pass "
+                             f"--drop-alpha to code the colours without it")
+        return rgba[..., :3]
+    return np.asarray(im.convert("RGB"))
 
 
 def write_image(path: str | Path, img: np.ndarray, force: bool = False) -> None:

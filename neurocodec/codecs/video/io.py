@@ -58,6 +58,7 @@ from typing import Any
 
 import numpy as np
 
+from neurocodec.codecs.container import check_output, umask_mode
 from neurocodec.errors import ExternalToolError, InputError
 
 READ_EXTS: tuple[str, ...] = (".y4m", ".yuv", ".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi",
@@ -495,17 +496,6 @@ def _y4m_chroma(meta: dict | None) -> str:
     return "444" if rgb_like else "420"
 
 
-def _check_target(p: Path, force: bool) -> Path:
-    if p.exists() and not force:
-        raise InputError(f"{p}: output exists (use --force to overwrite)")
-    if p.is_dir():
-        raise InputError(f"{p}: is a directory")
-    d = p.parent if str(p.parent) else Path(".")
-    if not d.is_dir():
-        raise InputError(f"{d}: output directory does not exist")
-    return d
-
-
 def _encode(clip: np.ndarray, rate: Fraction, out: str, args: list[str]) -> bytes:
     """rgb24 frames through ffmpeg to ``out`` ("pipe:" returns the bytes)."""
     t, h, w, _ = clip.shape
@@ -536,6 +526,7 @@ def _write_pngs(p: Path, clip: np.ndarray, force: bool) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".tmp", dir=d))
     old = None
     try:
+        os.chmod(tmp, umask_mode(folder=True))  # not mkdtemp's 0700
         for i, frame in enumerate(clip):
             Image.fromarray(frame).save(tmp / PNG_NAME.format(i), format="PNG", compress_level=4)
         if p.exists() and any(p.iterdir()):
@@ -571,7 +562,7 @@ def write_video(path: str | os.PathLike, clip: np.ndarray, force: bool = False,
     kind, p, rate = _output_kind(path), Path(path), _meta_rate(meta)
     if kind == "png":
         return _write_pngs(p, clip, force)
-    d = _check_target(p, force)
+    d = check_output(p, force)
     if kind in ("y4m", "yuv"):
         pix = f"yuv{_y4m_chroma(meta)}p" if kind == "y4m" else "yuv420p"
         fmt = "yuv4mpegpipe" if kind == "y4m" else "rawvideo"
@@ -580,6 +571,7 @@ def write_video(path: str | os.PathLike, clip: np.ndarray, force: bool = False,
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=d)
     os.close(fd)
     try:
+        os.chmod(tmp, umask_mode())  # not mkstemp's 0600 (ffmpeg keeps the file's mode)
         _encode(clip, rate, tmp, ["-c:v", "libx264rgb", "-qp", "0", "-preset", "veryfast",
                                   "-pix_fmt", "rgb24", "-f", "mp4"])
         if p.exists() and not force:  # appeared meanwhile

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurocodec.codecs.container import write_atomic
+from neurocodec.codecs.container import umask_mode, write_atomic
 from neurocodec.errors import InputError
 
 from ._common import (
@@ -517,6 +517,7 @@ def _write_folder(folder: Path, files: dict[str, bytes], force: bool) -> None:
     except OSError as e:
         raise InputError(f"{parent}: cannot write ({e.strerror})") from None
     try:
+        os.chmod(tmp, umask_mode(folder=True))  # not mkdtemp's 0700
         for name, data in files.items():
             with open(tmp / name, "wb") as f:
                 f.write(data)
