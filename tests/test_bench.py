@@ -12,6 +12,10 @@ from neurocodec.eval.bench import BenchConfig, run_bench, write_bench_report
 
 from .conftest import DATA
 
+# The bench walks folders recursively: only the test images, not the SOG textures of
+# tests/data/splat (WebP files that are no photos).
+IMAGES = DATA / "images"
+
 VTM = Path(__file__).parent / "data" / "vtm_published_subset.json"
 
 
@@ -36,7 +40,7 @@ class _StrictHTML(HTMLParser):
 
 
 def test_runner_resumes_and_remeasures_changed_codecs(tmp_path, monkeypatch):
-    cfg = BenchConfig(data=str(DATA), codecs=("jpeg-420", "webp", "vtm"), out=str(tmp_path),
+    cfg = BenchConfig(data=str(IMAGES), codecs=("jpeg-420", "webp", "vtm"), out=str(tmp_path),
                       workers=1, progress=False)
     run = run_bench(cfg)
     assert set(run.results) == {"jpeg-420", "webp"} and "vtm" in run.unavailable
@@ -64,7 +68,7 @@ def test_runner_resumes_and_remeasures_changed_codecs(tmp_path, monkeypatch):
 
 
 def test_runner_with_workers_and_target_bpp(tmp_path):
-    cfg = BenchConfig(data=str(DATA), codecs=("jpeg-420", "vvc"), out=str(tmp_path), workers=2,
+    cfg = BenchConfig(data=str(IMAGES), codecs=("jpeg-420", "vvc"), out=str(tmp_path), workers=2,
                       progress=False, target_bpp=(1.0, 2.0), limit=1)
     run = run_bench(cfg)
     for name in ("jpeg-420", "vvc"):
@@ -73,7 +77,7 @@ def test_runner_with_workers_and_target_bpp(tmp_path):
 
 
 def test_report_files_and_html(tmp_path):
-    cfg = BenchConfig(data=str(DATA), codecs=("jpeg-420", "webp", "vvc", "hm"), out=str(tmp_path),
+    cfg = BenchConfig(data=str(IMAGES), codecs=("jpeg-420", "webp", "vvc", "hm"), out=str(tmp_path),
                       anchor="vvc", extra=(str(VTM),), workers=1, progress=False)
     paths = write_bench_report(run_bench(cfg))
     for name in ("rd-psnr.png", "rd-psnr.svg", "rd-msssim.png", "rd-msssim.svg"):
@@ -94,7 +98,7 @@ def test_report_files_and_html(tmp_path):
 
 def test_cli_bench_image_and_errors(tmp_path, capsys):
     out = tmp_path / "r"
-    rc = main(["bench", "image", "--data", str(DATA), "--codecs", "jpeg-444,vtm", "--anchor",
+    rc = main(["bench", "image", "--data", str(IMAGES), "--codecs", "jpeg-444,vtm", "--anchor",
                "jpeg-444", "--out", str(out), "--workers", "1", "--no-progress", "--vtm-dir",
                str(tmp_path)])
     text = capsys.readouterr()
@@ -103,12 +107,12 @@ def test_cli_bench_image_and_errors(tmp_path, capsys):
     assert main(["bench", "image", "--data", str(tmp_path / "none"), "--out", str(out),
                  "--no-progress"]) == 1
     assert "not a folder of images" in capsys.readouterr().err
-    assert main(["bench", "image", "--data", str(DATA), "--codecs", "nonesuch", "--out",
+    assert main(["bench", "image", "--data", str(IMAGES), "--codecs", "nonesuch", "--out",
                  str(out), "--no-progress"]) == 1
     assert "unknown" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
-    assert main(["bench", "image", "--data", str(DATA), "--codecs", "jpeg-444", "--out",
+    assert main(["bench", "image", "--data", str(IMAGES), "--codecs", "jpeg-444", "--out",
                  str(out), "--extra", str(bad), "--no-progress"]) == 1
     assert "CompressAI-schema" in capsys.readouterr().err
 
