@@ -90,7 +90,7 @@ class Steps:
 
 
 # The steps at quality 0 (the lowest rate): see the module docstring for how they were found.
-BASE_STEPS = Steps(scale=0.1, pos=0.5, rot=0.04, alpha=0.04, dc=0.08, rest=0.2)
+BASE_STEPS = Steps(scale=0.066, pos=0.17, rot=0.018, alpha=0.015, dc=0.06, rest=0.06)
 # Quality q multiplies every step by Q_FACTORS[q].
 Q_FACTORS = (1.0, 0.7071, 0.5, 0.3536, 0.25, 0.1768)
 QUALITIES = list(range(len(Q_FACTORS)))
