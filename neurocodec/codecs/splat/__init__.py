@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 DEFAULT_CODEC = "gsc"
-QUALITIES = 6  # coder.QUALITIES, without importing the coder (numba) to list the zoo
+QUALITIES = 8  # coder.QUALITIES, without importing the coder (numba) to list the zoo
 DESCRIPTION = ("3DGS attribute coder: Morton order, size-adaptive predictive positions, "
                "smallest-three rotations, steps allocated by render error, context-adaptive "
-               "rANS; -q 0..5")
+               "rANS; -q 0..7")
 
 
 def _read(path: Path, **_: object):

@@ -89,10 +89,10 @@ class Steps:
         return Steps(**{k: v * f for k, v in asdict(self).items()})
 
 
-# The steps at quality 0 (the lowest rate): see the module docstring for how they were found.
-BASE_STEPS = Steps(scale=0.066, pos=0.17, rot=0.018, alpha=0.015, dc=0.06, rest=0.06)
+# The steps at Q_FACTORS = 1 (quality 2): see the module docstring for how they were found.
+BASE_STEPS = Steps(scale=0.066, pos=0.17, rot=0.018, alpha=0.015, dc=0.06, rest=0.09)
 # Quality q multiplies every step by Q_FACTORS[q].
-Q_FACTORS = (1.0, 0.7071, 0.5, 0.3536, 0.25, 0.1768)
+Q_FACTORS = (2.0, 1.4142, 1.0, 0.7071, 0.5, 0.3536, 0.25, 0.1768)
 QUALITIES = list(range(len(Q_FACTORS)))
 
 
