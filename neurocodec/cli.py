@@ -234,12 +234,15 @@ def _add_bench(sub) -> None:
     b = sub.add_parser("bench", help="rate–distortion benchmark reports (BD-rate, plots, HTML)")
     bsub = b.add_subparsers(dest="medium", required=True)
     defaults = {"image": "hyperprior,jpeg,webp,jpeg2000,jpegxl,avif,heic,vvc,hevc",
-                "video": "x264,x265,av1,vvc"}
+                "video": "x264,x265,av1,vvc", "splat": "gsc,spz,sog"}
+    anchors = {"splat": "sog"}
     for medium, codecs in defaults.items():
         m = bsub.add_parser(medium, help=f"benchmark {medium} codecs on a folder")
-        m.add_argument("--data", required=True, help="folder (or, for video, a clip)")
+        m.add_argument("--data", required=True, help="folder (or, for video, a clip; for "
+                                                      "splat, a scene)")
         m.add_argument("--codecs", default=codecs, help=f"comma-separated (default {codecs})")
-        m.add_argument("--anchor", default="vvc", help="BD-rate reference among --codecs")
+        m.add_argument("--anchor", default=anchors.get(medium, "vvc"),
+                       help="BD-rate reference among --codecs")
         m.add_argument("--extra", nargs="*", default=[], help="published CompressAI-schema JSONs")
         m.add_argument("--out", required=True, help="report folder (also the resume cache)")
         m.add_argument("--workers", type=int, default=os.cpu_count() or 1)

@@ -34,7 +34,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 # Extra model folders (os.pathsep-separated) searched before the shipped ones.
 WEIGHTS_ENV = "NEUROCODEC_WEIGHTS"
 # The medium packages; each has ``register(registry_module)``.
-PLUGINS = ("neurocodec.codecs.image", "neurocodec.codecs.video")
+PLUGINS = ("neurocodec.codecs.image", "neurocodec.codecs.video", "neurocodec.codecs.splat")
 
 
 @dataclass(frozen=True)

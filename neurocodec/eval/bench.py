@@ -112,8 +112,48 @@ def _video_medium(cfg: BenchConfig) -> Medium:
                   _pixels, table_for("video"), reading=f"frames={cfg.frames or 'all'},size={size}")
 
 
+SPLAT_VIEWS = 8  # orbit views a decoded scene is rendered from (256 x 256)
+SPLAT_SIZE = 256
+
+
+def _list_scenes(data: str) -> list[Path]:
+    from neurocodec.errors import InputError
+
+    p = Path(data)
+    if p.is_file():
+        return [p]
+    if not p.is_dir():
+        raise InputError(f"{data}: no such file or folder")
+    return sorted(f for f in p.iterdir() if f.is_file()
+                  and f.suffix.lower() in (".ply", ".splat", ".spz", ".sog"))
+
+
+def _splat_metrics(ref, rec, _views: dict = {}) -> dict[str, float]:  # noqa: B006 - a cache
+    """Render PSNR / SSIM of ``rec`` against ``ref`` (rendered once per scene)."""
+    from neurocodec.codecs.splat.render import orbit_cameras, render_quality, render_views
+
+    key = id(ref)
+    if key not in _views:
+        cams = orbit_cameras(ref, SPLAT_VIEWS, SPLAT_SIZE, SPLAT_SIZE)
+        _views.clear()
+        _views[key] = (ref, cams, render_views(ref, cams))
+    _, cams, views = _views[key]
+    q = render_quality(ref, rec, cams, reference_views=views)
+    return {"psnr-rgb": float(q["psnr"]), "ssim-rgb": float(q["ssim"])}
+
+
+def _splat_medium(cfg: BenchConfig) -> Medium:
+    from neurocodec.codecs.splat.io import read_scene
+    from neurocodec.eval.models import resolve_splat_codec
+
+    return Medium("splat", _list_scenes, read_scene,
+                  partial(resolve_splat_codec, options=cfg.codec_options), _splat_metrics,
+                  lambda s: int(s.n), table_for("splat"))
+
+
 MEDIA: dict[str, Callable[[BenchConfig], Medium]] = {"image": _image_medium,
-                                                      "video": _video_medium}
+                                                      "video": _video_medium,
+                                                      "splat": _splat_medium}
 
 
 def bench_medium(cfg: BenchConfig) -> Medium:
@@ -161,7 +201,7 @@ def run_point(codec: str, spec: tuple[str, float], item: str) -> dict:
     else:
         knob, data = spec[1], b.encode(x, spec[1])
     t1 = time.perf_counter()
-    rec = b.decode(data, x.shape[:-1])
+    rec = b.decode(data, x.shape[:-1] if isinstance(x, np.ndarray) else None)
     t2 = time.perf_counter()
     return {"item": name, "spec": list(spec), "knob": knob, "bytes": len(data),
             medium.table.rate: 8.0 * len(data) / medium.units(x), **medium.metrics(x, rec),

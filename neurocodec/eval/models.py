@@ -67,3 +67,9 @@ def resolve_video_codec(name: str, options: dict | None = None) -> Baseline:
     from neurocodec.eval.video_baselines import VIDEO_BASELINES, get_video_baseline
 
     return resolve_codec(name, "video", VIDEO_BASELINES, get_video_baseline, options=options)
+
+
+def resolve_splat_codec(name: str, options: dict | None = None) -> Baseline:
+    from neurocodec.eval.splat_baselines import SPLAT_BASELINES, get_splat_baseline
+
+    return resolve_codec(name, "splat", SPLAT_BASELINES, get_splat_baseline, options=options)

@@ -44,7 +44,13 @@ IMAGE_TABLE = MetricTable("bpp", "bits per pixel", ("psnr-rgb", "psnr-y", "psnr-
 # Clips: the same columns, averaged over frames; the rate counts every frame's pixels.
 VIDEO_TABLE = IMAGE_TABLE
 
-TABLES: dict[str, MetricTable] = {"image": IMAGE_TABLE, "video": VIDEO_TABLE}
+# Splat scenes: bits per Gaussian; quality = PSNR / SSIM between renders of the decoded and of
+# the original scene over the same orbit views (neurocodec.codecs.splat.render).
+SPLAT_TABLE = MetricTable("bpg", "bits per Gaussian", ("psnr-rgb", "ssim-rgb"), _PSNR,
+                          Metric("ssim-rgb", "SSIM (render)", "rd-ssim"), max_plot_rate=200.0)
+
+TABLES: dict[str, MetricTable] = {"image": IMAGE_TABLE, "video": VIDEO_TABLE,
+                                  "splat": SPLAT_TABLE}
 
 
 def table_for(medium: str) -> MetricTable:

@@ -1,0 +1,370 @@
+"""``gsc``: the 3DGS attribute coder — quantization allocated by render error, context-adaptive
+entropy coding through the shared rANS backend (:mod:`.streams`).
+
+Pipeline (encoder; the decoder runs it backwards, integer-exact):
+
+1. Drop non-finite rows (readers already do) and, only with ``prune=A``, Gaussians whose peak
+   opacity ``sigmoid(logit) < A`` (counted in ``meta.pruned``; ``A = 1/255`` removes only what
+   the 3DGS rasterizer never draws).
+2. Positions onto a 2^21 grid over the scene's bounding box; sort by the 63-bit Morton code.
+3. Log-scales: uniform step ``scale``.
+4. Positions, coded predictively: each Gaussian's offset from the previous decoded one along
+   the Morton order, quantized with a power-of-two step ``2^k`` grid units, ``k`` from the
+   Gaussian's decoded size (``k = floor(mean(log-scale) / ln 2 + pos_shift)``): a big Gaussian
+   is placed coarsely, a small one finely (closed loop, so errors never accumulate: every
+   decoded position is within ``2^(k-1)`` grid units per axis of the original).
+5. Rotations: normalized, sign-canonical smallest-three (the largest component made positive
+   and dropped, its index coded), the other three with step ``rot * 2^j``, ``j`` in 0..3 from
+   the Gaussian's decoded anisotropy (a round Gaussian's rotation barely shows).
+6. Opacity: ``sigmoid(logit)`` with uniform step ``alpha``.
+7. SH DC: uniform step ``dc`` per RGB coefficient, then the lossless integer YCoCg-R transform.
+8. SH rest: uniform step ``rest``.
+
+Streams (one container section each): scales (context: none), positions (context ``k``), and
+the rest (rotation: context ``j``; opacity, colour and SH: context = how far, in its own steps,
+the Gaussian lies from its predecessor). Every channel is coded raw or as differences along the
+Morton order, whichever is cheaper.
+
+The per-attribute steps at each quality come from :data:`BASE_STEPS` and :data:`Q_FACTORS`,
+fixed ratios measured on the real scenes with the renderer (``benchmarks/splat_calibrate.py``,
+docs/results/splat/README.md): each attribute's render-MSE sensitivity ``w_a`` (render MSE per
+squared step) sets its step ``~ sqrt(n_a / w_a)``, the allocation at which every attribute buys
+the same render error per bit.
+
+File (container v2, medium ``splat``): ``shape = [N, floats per Gaussian]``; ``meta`` holds the
+format, SH degree, quality, steps, grid, thresholds (all checked before anything is sized by
+them); three sections as above. The decoded scene comes back in Morton order, unit quaternions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numba as nb
+import numpy as np
+
+from neurocodec.codecs.base import Codec, reject_options
+from neurocodec.codecs.container import Container
+from neurocodec.codecs.limits import (
+    DEFAULT_LIMITS,
+    DecodeLimits,
+    check_gaussians,
+    check_int,
+    check_int_list,
+)
+from neurocodec.codecs.splat.scene import SH_COEFFS, SplatScene
+from neurocodec.codecs.splat.streams import Channel, decode_stream, encode_stream
+from neurocodec.entropy import arrays
+from neurocodec.errors import BitstreamError, InputError
+
+NAME = "gsc"
+FORMAT = 1
+GRID_BITS = 21
+GRID = (1 << GRID_BITS) - 1
+KMAX = GRID_BITS
+LN2 = 0.6931471805599453
+ROT_LEVELS = 3  # rotation step multipliers 1, 2, 4, 8
+DIST_CTX = 8  # context buckets of the distance to the predecessor
+MAX_SYMBOL = 1 << 24  # |quantized attribute| (beyond: a corrupted file)
+
+
+@dataclass(frozen=True)
+class Steps:
+    """Quantization steps. ``pos``: position step as a fraction of the Gaussian's geometric-mean
+    standard deviation (rounded down to a power of two grid units); ``rot``: smallest-three
+    component step of an elongated Gaussian; ``alpha``: opacity (sigmoid) step; the others in
+    the attribute's own units (log-scale, SH coefficient)."""
+
+    scale: float
+    pos: float
+    rot: float
+    alpha: float
+    dc: float
+    rest: float
+
+    def scaled(self, f: float) -> Steps:
+        return Steps(**{k: v * f for k, v in asdict(self).items()})
+
+
+# The steps at Q_FACTORS = 1 (quality 2): see the module docstring for how they were found.
+BASE_STEPS = Steps(scale=0.066, pos=0.17, rot=0.018, alpha=0.015, dc=0.06, rest=0.09)
+# Quality q multiplies every step by Q_FACTORS[q].
+Q_FACTORS = (2.0, 1.4142, 1.0, 0.7071, 0.5, 0.3536, 0.25, 0.1768)
+QUALITIES = list(range(len(Q_FACTORS)))
+
+
+def steps_for(quality: int) -> Steps:
+    return BASE_STEPS.scaled(Q_FACTORS[quality])
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+def _spread21(v: np.ndarray) -> np.ndarray:
+    v = v.astype(np.uint64) & np.uint64(0x1FFFFF)
+    for shift, mask in ((32, 0x1F00000000FFFF), (16, 0x1F0000FF0000FF), (8, 0x100F00F00F00F00F),
+                        (4, 0x10C30C30C30C30C3), (2, 0x1249249249249249)):
+        v = (v | (v << np.uint64(shift))) & np.uint64(mask)
+    return v
+
+
+def morton63(xi: np.ndarray) -> np.ndarray:
+    """The permutation sorting integer grid positions ``[N, 3]`` (21 bits each) in Morton
+    order."""
+    code = (_spread21(xi[:, 0]) << np.uint64(2)) | (_spread21(xi[:, 1]) << np.uint64(1)) | \
+        _spread21(xi[:, 2])
+    return np.argsort(code, kind="stable")
+
+
+@nb.njit(cache=True)
+def _pos_residuals(xi, k):
+    n = xi.shape[0]
+    r = np.empty((n, 3), np.int64)
+    prev = np.zeros(3, np.int64)
+    for i in range(n):
+        s = k[i]
+        half = (np.int64(1) << s) >> 1
+        for a in range(3):
+            q = (xi[i, a] - prev[a] + half) >> s
+            r[i, a] = q
+            prev[a] += q << s
+    return r
+
+
+def pos_shift(steps: Steps, base: float) -> float:
+    return math.log2(steps.pos / base)
+
+
+def size_class(qs: np.ndarray, scale_step: float, shift: float) -> np.ndarray:
+    """``k`` per Gaussian from its quantized log-scales (basic float ops only: identical on
+    every IEEE machine)."""
+    s = qs.sum(axis=1).astype(np.float64) * scale_step / (3.0 * LN2) + shift
+    return np.clip(np.floor(s), 0, KMAX).astype(np.int64)
+
+
+def rot_thresholds(scale_step: float) -> list[int]:
+    """``t_m`` (m = 1..3): anisotropy (max - min quantized log-scale) up to which the rotation
+    step is multiplied by at least 2^m — where ``1 - exp(-d)`` (how much a rotation error
+    shows) falls below 2^-m."""
+    return [int(math.floor(-math.log(1.0 - 2.0 ** -m) / scale_step)) for m in
+            range(1, ROT_LEVELS + 1)]
+
+
+def rot_level(qs: np.ndarray, thresholds: list[int]) -> np.ndarray:
+    d = qs.max(axis=1) - qs.min(axis=1)
+    return sum((d <= t).astype(np.int64) for t in thresholds)
+
+
+def dist_ctx(r: np.ndarray) -> np.ndarray:
+    """Bucket of a position residual's largest component (in its own steps): ~log2."""
+    m = np.abs(r).max(axis=1)
+    b = np.zeros(len(m), np.int64)
+    for t in range(1, DIST_CTX):
+        b += m >= (1 << (t - 1))
+    return b
+
+
+def ycocg(r, g, b):
+    co = r - b
+    t = b + (co >> 1)
+    cg = g - t
+    return t + (cg >> 1), co, cg
+
+
+def ycocg_inv(y, co, cg):
+    t = y - (cg >> 1)
+    g = cg + t
+    b = t - (co >> 1)
+    return b + co, g, b
+
+
+def smallest_three(quats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit, sign-canonical quaternions: ``(index of the largest |component| [N], the other
+    three [N, 3] in w, x, y, z order)``, with the largest made positive."""
+    q = quats.astype(np.float64)
+    norm = np.linalg.norm(q, axis=1, keepdims=True)
+    bad = ~(norm[:, 0] > 0)
+    q = np.where(bad[:, None], np.array([1.0, 0, 0, 0]), q / np.where(bad[:, None], 1, norm))
+    big = np.argmax(np.abs(q), axis=1)
+    rows = np.arange(len(q))
+    q = q * np.where(q[rows, big] < 0, -1.0, 1.0)[:, None]
+    keep = np.ones((len(q), 4), bool)
+    keep[rows, big] = False
+    return big, q[keep].reshape(-1, 3)
+
+
+def from_smallest_three(big: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    n = len(big)
+    out = np.zeros((n, 4), np.float64)
+    keep = np.ones((n, 4), bool)
+    keep[np.arange(n), big] = False
+    out[keep] = rest.reshape(-1)
+    out[np.arange(n), big] = np.sqrt(np.maximum(0.0, 1.0 - (rest ** 2).sum(axis=1)))
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return out.astype(np.float32)
+
+
+def canonical_quats(quats: np.ndarray) -> np.ndarray:
+    """What the coder does to rotations before quantizing: unit and sign-canonical."""
+    return from_smallest_three(*smallest_three(quats))
+
+
+def _rint(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x), -MAX_SYMBOL, MAX_SYMBOL).astype(np.int64)
+
+
+# --- the codec ----------------------------------------------------------------------------
+
+class SplatCoder(Codec):
+    """``encode(scene, quality, prune=None)``; ``decode(container) -> SplatScene``."""
+
+    name = family = NAME
+    medium = "splat"
+    qualities = QUALITIES
+    OPTIONS = ("prune", "steps")
+
+    def __init__(self) -> None:
+        h = hashlib.sha256(f"{NAME}/format{FORMAT}/{BASE_STEPS}/{Q_FACTORS}/"
+                           f"{arrays.family().digest()}".encode())
+        self.digest = h.hexdigest()[:16]
+
+    # --- encode ---------------------------------------------------------------------------
+    def encode(self, scene: SplatScene, quality: int, meta: dict | None = None,
+               **options: Any) -> bytes:
+        reject_options(self, options, self.OPTIONS)
+        self.check_quality(quality)
+        if not isinstance(scene, SplatScene):
+            raise InputError("the splat coder encodes a SplatScene")
+        steps = options.get("steps") or steps_for(quality)
+        prune = options.get("prune")
+        finite = scene.finite()
+        dropped = int((~finite).sum())
+        if dropped:
+            scene = scene.subset(finite)
+        pruned = 0
+        if prune:
+            if not 0.0 <= float(prune) < 1.0:
+                raise InputError(f"prune must be an opacity in [0, 1), not {prune!r}")
+            keep = 1.0 / (1.0 + np.exp(-scene.opacities.astype(np.float64))) >= float(prune)
+            pruned = int((~keep).sum())
+            scene = scene.subset(keep)
+        info, sections = self.pack(scene, steps)
+        info.update(quality=quality, pruned=pruned, dropped_nonfinite=dropped)
+        floats = 14 + 3 * scene.sh_rest.shape[1]
+        return Container(codec=self.family, model=self.name, weights=self.digest,
+                         shape=[scene.n, floats], meta=info, sections=sections,
+                         medium="splat").to_bytes()
+
+    @staticmethod
+    def pack(scene: SplatScene, steps: Steps) -> tuple[dict, list[bytes]]:
+        n = scene.n
+        m = scene.means.astype(np.float64)
+        origin = m.min(axis=0) if n else np.zeros(3)
+        extent = float(np.ptp(m, axis=0).max()) if n else 0.0
+        base = extent / GRID if extent > 0 else 1.0
+        xi = np.clip(np.rint((m - origin) / base), 0, GRID).astype(np.int64)
+        order = morton63(xi)
+        xi = xi[order]
+        s = scene.subset(order)
+
+        qs = _rint(s.scales.astype(np.float64) / steps.scale)
+        shift = pos_shift(steps, base)
+        k = size_class(qs, steps.scale, shift)
+        r = _pos_residuals(xi, k)
+
+        thr = rot_thresholds(steps.scale)
+        j = rot_level(qs, thr)
+        big, three = smallest_three(s.quats)
+        rstep = steps.rot * (2.0 ** j)
+        qr = _rint(three / rstep[:, None])
+
+        alpha = 1.0 / (1.0 + np.exp(-s.opacities.astype(np.float64)))
+        qa = _rint(alpha / steps.alpha)
+        qd = _rint(s.sh_dc.astype(np.float64) / steps.dc)
+        y, co, cg = ycocg(qd[:, 0], qd[:, 1], qd[:, 2])
+        rest = _rint(s.sh_rest.astype(np.float64) / steps.rest)
+
+        zero = np.zeros(n, np.int64)
+        dc_ctx = dist_ctx(r)
+        sec0 = encode_stream([Channel(qs[:, a], zero, 1) for a in range(3)])
+        sec1 = encode_stream([Channel(r[:, a], k, KMAX + 1, delta_ok=False) for a in range(3)])
+        rest_ch = [Channel(rest[:, kk, c], dc_ctx, DIST_CTX)
+                   for kk in range(rest.shape[1]) for c in range(3)]
+        sec2 = encode_stream(
+            [Channel(big, j, ROT_LEVELS + 1, delta_ok=False)]
+            + [Channel(qr[:, a], j, ROT_LEVELS + 1) for a in range(3)]
+            + [Channel(qa, dc_ctx, DIST_CTX)]
+            + [Channel(v, dc_ctx, DIST_CTX) for v in (y, co, cg)] + rest_ch)
+        info = {"format": FORMAT, "sh_degree": s.sh_degree, "steps": asdict(steps),
+                "origin": [float(v) for v in origin], "base": base, "pos_shift": shift,
+                "rot_thresholds": thr}
+        return info, [sec0, sec1, sec2]
+
+    # --- decode ---------------------------------------------------------------------------
+    def decode(self, c: Container, limits: DecodeLimits | None = None) -> SplatScene:
+        n, degree, steps, origin, base, shift, thr = self.check(c, limits or DEFAULT_LIMITS)
+        K = SH_COEFFS[degree]
+        zero = np.zeros(n, np.int64)
+        qs = np.stack(decode_stream(c.sections[0], [(zero, 1)] * 3, n, "scales"), axis=1)
+        if n and np.abs(qs).max() > MAX_SYMBOL:
+            raise BitstreamError("corrupted file: scale out of range")
+        k = size_class(qs, steps.scale, shift)
+        r = np.stack(decode_stream(c.sections[1], [(k, KMAX + 1)] * 3, n, "positions"), axis=1)
+        if n and np.abs(r).max() > MAX_SYMBOL:
+            raise BitstreamError("corrupted file: position out of range")
+        xi = np.cumsum(r << k[:, None], axis=0)
+        j = rot_level(qs, thr)
+        dc_ctx = dist_ctx(r)
+        ctx = ([(j, ROT_LEVELS + 1)] * 4 + [(dc_ctx, DIST_CTX)] * (4 + 3 * K))
+        ch = decode_stream(c.sections[2], ctx, n, "attributes")
+        big = ch[0]
+        if n and (big.min() < 0 or big.max() > 3):
+            raise BitstreamError("corrupted file: invalid rotation index")
+        vals = np.stack(ch[1:], axis=1) if n else np.zeros((0, len(ch) - 1), np.int64)
+        if n and np.abs(vals).max() > MAX_SYMBOL:
+            raise BitstreamError("corrupted file: attribute out of range")
+        three = vals[:, 0:3] * (steps.rot * 2.0 ** j)[:, None]
+        quats = from_smallest_three(big, three)
+        a = np.clip(vals[:, 3] * steps.alpha, steps.alpha / 4, 1.0 - steps.alpha / 4)
+        a = np.clip(a, 1e-6, 1 - 1e-6)
+        opac = np.log(a / (1.0 - a))
+        rr, gg, bb = ycocg_inv(vals[:, 4], vals[:, 5], vals[:, 6])
+        dc = np.stack([rr, gg, bb], axis=1) * steps.dc
+        rest = vals[:, 7:].reshape(n, K, 3) * steps.rest
+        means = np.asarray(origin)[None, :] + xi.astype(np.float64) * base
+        f32 = np.float32
+        return SplatScene(means.astype(f32), (qs * steps.scale).astype(f32), quats,
+                          opac.astype(f32), dc.astype(f32), rest.astype(f32))
+
+    def check(self, c: Container, limits: DecodeLimits):
+        self.check_container(c)
+        n, floats = check_int_list(c.shape, "shape", 2, 0, 1 << 40)
+        check_gaussians(n, limits)
+        m = c.meta
+        check_int(m.get("format"), "meta.format", FORMAT, FORMAT)
+        degree = check_int(m.get("sh_degree"), "meta.sh_degree", 0, 3)
+        if floats != 14 + 3 * SH_COEFFS[degree]:
+            raise BitstreamError(f"shape {c.shape} does not match SH degree {degree}")
+        st = m.get("steps")
+        if not isinstance(st, dict) or set(st) != set(Steps.__dataclass_fields__):
+            raise BitstreamError("file lacks its quantization steps (meta.steps)")
+        steps = Steps(**{k: _float(v, f"steps.{k}", 1e-7, 100.0) for k, v in st.items()})
+        o = m.get("origin")
+        if type(o) is not list or len(o) != 3:
+            raise BitstreamError("invalid meta.origin")
+        origin = [_float(v, "origin", -1e30, 1e30) for v in o]
+        base = _float(m.get("base"), "base", 1e-30, 1e30)
+        shift = _float(m.get("pos_shift"), "pos_shift", -1e4, 1e4)
+        thr = check_int_list(m.get("rot_thresholds"), "rot_thresholds", ROT_LEVELS, 0,
+                             1 << 24)
+        if len(c.sections) != 3:
+            raise BitstreamError(f"expected 3 sections, found {len(c.sections)}")
+        return n, degree, steps, origin, base, shift, thr
+
+
+def _float(v: Any, name: str, lo: float, hi: float) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+        raise BitstreamError(f"invalid meta.{name}: expected a number in {lo:g}..{hi:g}")
+    return float(v)

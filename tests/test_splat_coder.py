@@ -1,0 +1,169 @@
+"""The 3DGS attribute coder ``gsc``: round trip within each attribute's quantization bound,
+deterministic, quality ordering, hostile files, the CLI and the zoo."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from neurocodec.cli import main
+from neurocodec.codecs.container import Container
+from neurocodec.codecs.limits import DecodeLimits
+from neurocodec.codecs.splat import coder as cd
+from neurocodec.codecs.splat.io import read_scene
+from neurocodec.codecs.splat.scene import SplatScene
+from neurocodec.errors import BitstreamError
+
+from .conftest import DATA
+
+SPLAT = DATA / "splat"
+SCENES = ["biker_300.ply", "flowers_200.ply", "small_sh3_256.ply"]
+
+
+@pytest.fixture(scope="module")
+def coder():
+    return cd.SplatCoder()
+
+
+def _matched(scene: SplatScene, dec: SplatScene) -> np.ndarray:
+    """Index of each decoded Gaussian in ``scene`` (the file comes back in Morton order)."""
+    m = scene.means.astype(np.float64)
+    base = np.ptp(m, axis=0).max() / cd.GRID
+    xi = np.clip(np.rint((m - m.min(axis=0)) / base), 0, cd.GRID).astype(np.int64)
+    return cd.morton63(xi)
+
+
+@pytest.mark.parametrize("name", SCENES)
+def test_round_trip_within_bounds(coder, name):
+    s = read_scene(SPLAT / name)
+    q = 2
+    data = coder.encode(s, q)
+    assert data == coder.encode(s, q)  # deterministic encode
+    c = Container.from_bytes(data)
+    d = coder.decode(c)
+    d2 = coder.decode(Container.from_bytes(data))
+    for a in ("means", "scales", "quats", "opacities", "sh_dc", "sh_rest"):
+        assert np.array_equal(getattr(d, a), getattr(d2, a))  # deterministic decode
+    o = s.subset(_matched(s, d))
+    st = cd.steps_for(q)
+    assert d.n == s.n and d.sh_degree == s.sh_degree
+    assert np.abs(d.scales - o.scales).max() <= st.scale / 2 + 1e-5
+    assert np.abs(d.sh_dc - o.sh_dc).max() <= st.dc * 1.5 + 1e-5  # YCoCg-R is lossless on ints
+    if s.sh_degree:
+        assert np.abs(d.sh_rest - o.sh_rest).max() <= st.rest / 2 + 1e-5
+    a, ad = (1 / (1 + np.exp(-x.opacities.astype(np.float64))) for x in (o, d))
+    assert np.abs(a - ad).max() <= st.alpha / 2 + 1e-6
+    # positions: within half the Gaussian's own power-of-two step, per axis
+    k = cd.size_class(np.rint(d.scales / st.scale).astype(np.int64), st.scale,
+                      c.meta["pos_shift"])
+    bound = (2.0 ** k) / 2 * c.meta["base"] + 1e-6 * np.abs(o.means).max()
+    assert (np.abs(d.means - o.means) <= bound[:, None] + 1e-7).all()
+    # rotations: the same rotation (q ~ -q), components within the rotation step
+    qo = cd.canonical_quats(o.quats)
+    dot = np.abs((qo * d.quats).sum(axis=1))
+    assert dot.min() > 0.99
+    assert np.allclose(np.linalg.norm(d.quats, axis=1), 1, atol=1e-5)
+
+
+def test_rotation_canonicalisation():
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=(500, 4)).astype(np.float32) * 3
+    big, three = cd.smallest_three(q)
+    big_n, three_n = cd.smallest_three(-q)
+    assert np.array_equal(big, big_n) and np.allclose(three, three_n)
+    assert (np.abs(three) <= np.sqrt(0.5) + 1e-9).all()
+    u = cd.canonical_quats(q)
+    rows = np.arange(len(u))
+    assert (u[rows, np.argmax(np.abs(u), axis=1)] > 0).all()
+    ref = q / np.linalg.norm(q, axis=1, keepdims=True)
+    assert np.allclose(np.abs((u * ref).sum(axis=1)), 1, atol=1e-5)
+    # a zero quaternion becomes the identity, not NaN
+    assert np.allclose(cd.canonical_quats(np.zeros((1, 4), np.float32)), [[1, 0, 0, 0]])
+
+
+def test_higher_quality_lower_error_more_bytes(coder):
+    s = read_scene(SPLAT / "biker_300.ply")
+    sizes, errs = [], []
+    for q in (0, 3, 5):
+        data = coder.encode(s, q)
+        d = coder.decode(Container.from_bytes(data))
+        o = s.subset(_matched(s, d))
+        sizes.append(len(data))
+        errs.append(float(np.abs(d.sh_dc - o.sh_dc).mean() + np.abs(d.scales - o.scales).mean()))
+    assert sizes == sorted(sizes) and errs == sorted(errs, reverse=True)
+
+
+def test_prune_is_reported(coder):
+    s = read_scene(SPLAT / "biker_300.ply")
+    s.opacities[:10] = -12.0  # invisible
+    c = Container.from_bytes(coder.encode(s, 1, prune=1 / 255))
+    assert c.meta["pruned"] >= 10 and c.shape[0] == s.n - c.meta["pruned"]
+
+
+def test_corrupted_and_truncated_raise(coder):
+    data = coder.encode(read_scene(SPLAT / "flowers_200.ply"), 1)
+    for cut in (10, len(data) // 2, len(data) - 1):
+        with pytest.raises(BitstreamError):
+            coder.decode(Container.from_bytes(data[:cut]))
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        b = bytearray(data)
+        b[int(rng.integers(0, len(b)))] ^= 1 << int(rng.integers(0, 8))
+        with pytest.raises(BitstreamError):
+            coder.decode(Container.from_bytes(bytes(b)))
+    # a valid container whose sections were corrupted (checksums recomputed): still refused
+    c = Container.from_bytes(data)
+    for i in range(3):
+        sec = list(c.sections)
+        sec[i] = sec[i][: len(sec[i]) // 2]
+        with pytest.raises(BitstreamError):
+            coder.decode(Container.from_bytes(Container(**{**c.__dict__, "sections": sec}
+                                                         ).to_bytes()))
+
+
+def test_hostile_headers_refused_before_allocation(coder):
+    c = Container.from_bytes(coder.encode(read_scene(SPLAT / "biker_300.ply"), 1))
+
+    def bad(**kw):
+        h = {**c.__dict__, **kw}
+        with pytest.raises(BitstreamError):
+            coder.decode(Container.from_bytes(Container(**h).to_bytes()))
+
+    bad(shape=[1 << 40, 14])  # huge N: refused by the limit, nothing allocated
+    bad(shape=[1 << 23, 14])  # within the limit but not what the streams hold
+    bad(shape=[c.shape[0], 17])  # floats do not match the SH degree
+    bad(sections=c.sections[:2])
+    bad(sections=[*c.sections, b""])
+    bad(sections=[c.sections[1], c.sections[0], c.sections[2]])
+    for key, val in (("sh_degree", 7), ("format", 2), ("base", -1.0), ("origin", [0, 0]),
+                     ("steps", {"scale": 0.1}), ("rot_thresholds", [1, 2]),
+                     ("pos_shift", "x")):
+        bad(meta={**c.meta, key: val})
+    with pytest.raises(BitstreamError):
+        coder.decode(c, DecodeLimits(max_gaussians=10))
+
+
+def test_cli_encode_decode(tmp_path, capsys):
+    src = SPLAT / "flowers_200.ply"
+    out = tmp_path / "s.ncb"
+    assert main(["encode", str(src), "-o", str(out), "-q", "4"]) == 0
+    c = Container.from_bytes(out.read_bytes())
+    assert (c.medium, c.codec, c.meta["quality"]) == ("splat", "gsc", 4)
+    ref = cd.SplatCoder().decode(c)
+    for ext in ("ply", "spz"):
+        dst = tmp_path / f"dec.{ext}"
+        assert main(["decode", str(out), "-o", str(dst)]) == 0
+        back = read_scene(dst)
+        assert back.n == 200 and back.sh_degree == 2
+        if ext == "ply":
+            assert np.array_equal(back.means, ref.means)
+    assert main(["decode", str(out), "-o", str(tmp_path / "dec.png")]) != 0
+
+
+def test_zoo_lists_the_coder(capsys):
+    assert main(["zoo", "list", "--json", "--medium", "splat"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["medium"], r["default"]) for r in rows] == [("gsc", "splat", True)]
+    assert rows[0]["qualities"] == cd.QUALITIES
