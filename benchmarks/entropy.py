@@ -106,12 +106,15 @@ def main() -> None:
               "dec_vs_constriction": ours["dec"] / co["dec"]}
     for k, v in ratios.items():
         print(f"ratio {k}: {v:.2f}x")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({
-        "name": "entropy-coders", "description": __doc__.strip().splitlines()[0],
-        "n_symbols": n, "machine": platform.processor() or platform.machine(),
-        "date": time.strftime("%Y-%m-%d"), "coders": res, "ratios": ratios,
-        "command": "python benchmarks/entropy.py"}, indent=2))
+    out = Path(args.out)
+    doc = {"name": "entropy-coders", "description": __doc__.strip().splitlines()[0],
+           "n_symbols": n, "machine": platform.processor() or platform.machine(),
+           "date": time.strftime("%Y-%m-%d"), "coders": res, "ratios": ratios,
+           "command": "python benchmarks/entropy.py"}
+    if out.exists() and "batch" in (old := json.loads(out.read_text())):
+        doc["batch"] = old["batch"]  # written by benchmarks/entropy_batch.py
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2))
 
 
 if __name__ == "__main__":

@@ -255,3 +255,243 @@ def decode(data: bytes, indexes, tables: CdfTables):
     if rc != 0:
         raise BitstreamError(f"rANS stream corrupted or truncated (lane {-rc - 1})")
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches: many independent streams of the format above in one call, one core per stream.
+#
+# Streams are concatenated (symbols, indexes and output in one buffer each, with per-stream
+# offsets) and a numba ``prange`` over streams runs the single-stream kernels, so a batch keeps
+# every core busy; each stream's bytes are exactly those of :func:`encode`.
+
+
+@nb.njit(cache=True, nogil=True)
+def _put_u32(buf, p, v):
+    buf[p] = v & 0xFFFF
+    buf[p + 1] = (v >> 16) & 0xFFFF
+
+
+@nb.njit(cache=True, nogil=True)
+def _indexes_ok(indexes, num_tables):
+    for i in range(indexes.shape[0]):
+        if indexes[i] < 0 or indexes[i] >= num_tables:
+            return False
+    return True
+
+
+def _raise_bad_index(bad_index, tables: CdfTables) -> None:
+    if bad_index.any():
+        b = int(np.flatnonzero(bad_index)[0])
+        raise ValueError(f"stream {b}: table indexes must lie in [0, {tables.num_tables})")
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _encode_batch_kernel(symbols, indexes, sym_off, lanes, cdf, lengths, offsets, prec,
+                         work, work_off, caps, pos, pos_off, bad_index):
+    """Phase 1 (parallel): encode stream ``b`` into its work area ``[lanes[b], caps[b]]``;
+    ``bad_index[b]`` is set (and the stream skipped) if one of its table indexes is out of range."""
+    nb_ = sym_off.shape[0] - 1
+    for b in nb.prange(nb_):
+        s0, s1 = sym_off[b], sym_off[b + 1]
+        if not _indexes_ok(indexes[s0:s1], cdf.shape[0]):
+            bad_index[b] = 1
+            continue
+        L = lanes[b]
+        w = work[work_off[b] : work_off[b] + L * caps[b]].reshape((L, caps[b]))
+        _encode_kernel(symbols[s0:s1], indexes[s0:s1], cdf, lengths, offsets, prec, L, w,
+                       pos[pos_off[b] : pos_off[b] + L])
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _assemble_batch_kernel(sym_off, lanes, prec, version, work, work_off, caps, pos, pos_off,
+                           out, out_off):
+    """Phase 2 (parallel): write stream ``b`` (header, counts, segments) at ``out_off[b]``."""
+    nb_ = sym_off.shape[0] - 1
+    for b in nb.prange(nb_):
+        L = lanes[b]
+        n = sym_off[b + 1] - sym_off[b]
+        o = out_off[b]
+        out[o] = version | (prec << 8)
+        out[o + 1] = L
+        _put_u32(out, o + 2, n)
+        p = pos[pos_off[b] : pos_off[b] + L]
+        for lane in range(L):
+            _put_u32(out, o + 4 + 2 * lane, p[lane])
+        j = o + 4 + 2 * L
+        w = work[work_off[b] : work_off[b] + L * caps[b]].reshape((L, caps[b]))
+        for lane in range(L):
+            out[j : j + p[lane]] = w[lane, : p[lane]]
+            j += p[lane]
+
+
+def _int32_symbols(symbols) -> np.ndarray:
+    symbols = np.ascontiguousarray(_as_numpy(symbols)).ravel()
+    if symbols.dtype != np.int32:
+        if symbols.dtype.kind not in "iu" or (symbols.size and (
+                symbols.min() < np.iinfo(np.int32).min or symbols.max() > np.iinfo(np.int32).max)):
+            raise ValueError("symbols must be int32 values")
+        symbols = symbols.astype(np.int32)
+    return symbols
+
+
+def _batch_lanes(lanes, count: int) -> np.ndarray:
+    if np.ndim(lanes) == 0:
+        lanes = [int(lanes)] * count
+    lanes = [int(v) for v in lanes]
+    if len(lanes) != count:
+        raise ValueError(f"{len(lanes)} lane counts given for {count} streams")
+    for v in lanes:
+        check_lanes(v)
+    return np.asarray(lanes, dtype=np.int64)
+
+
+def _offsets(sizes) -> np.ndarray:
+    off = np.zeros(len(sizes) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=off[1:])
+    return off
+
+
+def encode_batch(symbols_list, indexes_list, tables: CdfTables, lanes=32) -> list[bytes]:
+    """Encode many independent streams in one call, in parallel over streams (CPU cores).
+
+    Stream ``b`` is byte for byte ``encode(symbols_list[b], indexes_list[b], tables, lanes_b)``.
+
+    Args:
+        symbols_list, indexes_list: sequences of int32 ``[N_b]`` arrays (or tensors).
+        tables: the CDF tables shared by every stream.
+        lanes: lanes per stream, one int for all or one per stream (each 1..4096).
+    """
+    if len(symbols_list) != len(indexes_list):
+        raise ValueError("symbols_list and indexes_list must have the same length")
+    count = len(symbols_list)
+    lanes_arr = _batch_lanes(lanes, count)
+    if count == 0:
+        return []
+    syms = [_int32_symbols(s) for s in symbols_list]
+    idxs = [np.ascontiguousarray(_as_numpy(i), dtype=np.int32).ravel() for i in indexes_list]
+    for b, (s, i) in enumerate(zip(syms, idxs)):
+        if s.size != i.size:
+            raise ValueError(f"stream {b}: symbols and indexes must have the same length")
+    sym_off = _offsets([s.size for s in syms])
+    symbols = np.concatenate(syms)
+    indexes = np.concatenate(idxs)
+    sizes = sym_off[1:] - sym_off[:-1]
+    caps = 3 * ((sizes + lanes_arr - 1) // lanes_arr) + 2
+    work_off = _offsets(lanes_arr * caps)
+    pos_off = _offsets(lanes_arr)
+    work = np.zeros(int(work_off[-1]), dtype=np.uint16)
+    pos = np.zeros(int(pos_off[-1]), dtype=np.int64)
+    bad_index = np.zeros(count, dtype=np.uint8)
+    lengths, offsets = tables.lengths.astype(np.int64), tables.offsets.astype(np.int64)
+    _encode_batch_kernel(symbols, indexes, sym_off, lanes_arr, tables.cdf, lengths, offsets,
+                         tables.precision, work, work_off, caps, pos, pos_off, bad_index)
+    _raise_bad_index(bad_index, tables)
+    words = np.add.reduceat(pos, pos_off[:-1]) if pos.size else np.zeros(count, np.int64)
+    out_off = _offsets(HEADER.size // 2 + 2 * lanes_arr + words)
+    out = np.empty(int(out_off[-1]), dtype="<u2")
+    _assemble_batch_kernel(sym_off, lanes_arr, tables.precision, FORMAT_VERSION, work, work_off,
+                           caps, pos, pos_off, out, out_off)
+    blob = out.tobytes()
+    return [blob[2 * out_off[b] : 2 * out_off[b + 1]] for b in range(count)]
+
+
+@nb.njit(cache=True, nogil=True)
+def _check_headers(buf, starts, sizes, n_expected, prec, version, max_lanes, lanes_out,
+                   words_out):
+    """Header checks of every stream (the same as :func:`parse_header`/:func:`check_stream`);
+    returns the index of the first bad stream, or -1. Fills lanes and word totals."""
+    for b in range(starts.shape[0]):
+        o, size = starts[b], sizes[b]
+        if size < 8:
+            return b
+        if buf[o] != version or buf[o + 1] != prec:
+            return b
+        L = np.int64(buf[o + 2]) | (np.int64(buf[o + 3]) << 8)
+        n = (np.int64(buf[o + 4]) | (np.int64(buf[o + 5]) << 8) | (np.int64(buf[o + 6]) << 16)
+             | (np.int64(buf[o + 7]) << 24))
+        if L < 1 or L > max_lanes or size < 8 + 4 * L or n != n_expected[b]:
+            return b
+        total = np.int64(0)
+        for lane in range(L):
+            p = o + 8 + 4 * lane
+            total += (np.int64(buf[p]) | (np.int64(buf[p + 1]) << 8)
+                      | (np.int64(buf[p + 2]) << 16) | (np.int64(buf[p + 3]) << 24))
+        if 8 + 4 * L + 2 * total != size:
+            return b
+        lanes_out[b] = L
+        words_out[b] = total
+    return -1
+
+
+BAD_INDEX = 1  # decode_batch kernel status: a table index out of range (kernel errors are < 0)
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _decode_batch_kernel(words, starts, lanes, idx_off, indexes, cdf, lengths, offsets, lut,
+                         prec, out, rc):
+    """Decode stream ``b`` (its u16 words start at ``starts[b]``) into ``out[idx_off[b]:]``;
+    ``rc[b]`` gets the single-stream kernel's return code, or BAD_INDEX."""
+    for b in nb.prange(starts.shape[0]):
+        i0, i1 = idx_off[b], idx_off[b + 1]
+        if not _indexes_ok(indexes[i0:i1], cdf.shape[0]):
+            rc[b] = BAD_INDEX
+            continue
+        L = lanes[b]
+        o = starts[b]
+        counts = np.empty(L, dtype=np.int64)
+        for lane in range(L):
+            counts[lane] = np.int64(words[o + 4 + 2 * lane]) | (
+                np.int64(words[o + 5 + 2 * lane]) << 16)
+        seg_end = np.cumsum(counts)
+        seg_start = seg_end - counts
+        w0 = o + 4 + 2 * L
+        w = words[w0 : w0 + seg_end[-1]]
+        rc[b] = _decode_kernel(w, seg_start, seg_end, indexes[i0:i1], cdf, lengths, offsets,
+                               lut, prec, L, out[i0:i1])
+
+
+def decode_batch(streams, indexes_list, tables: CdfTables) -> list[np.ndarray]:
+    """Decode many streams made by :func:`encode`/:func:`encode_batch` in one call, in
+    parallel over streams; returns one int32 array per stream, equal to :func:`decode`'s.
+
+    Raises :class:`BitstreamError` naming the first bad stream (and lane) on a truncated,
+    corrupted or mismatched stream, and ValueError naming it for out-of-range table indexes
+    (checked per stream after the headers, in parallel); memory use is bounded by the streams'
+    and indexes' sizes.
+    """
+    if len(streams) != len(indexes_list):
+        raise ValueError("streams and indexes_list must have the same length")
+    count = len(streams)
+    if count == 0:
+        return []
+    streams = [bytes(s) for s in streams]
+    idxs = [np.ascontiguousarray(_as_numpy(i), dtype=np.int32).ravel() for i in indexes_list]
+    idx_off = _offsets([i.size for i in idxs])
+    indexes = np.concatenate(idxs)  # range-checked per stream in the (parallel) kernel
+    sizes = np.array([len(s) for s in streams], dtype=np.int64)
+    starts = _offsets(sizes)[:-1]
+    blob = b"".join(streams)
+    lanes_arr = np.zeros(count, dtype=np.int64)
+    words_arr = np.zeros(count, dtype=np.int64)
+    bad = _check_headers(np.frombuffer(blob, dtype=np.uint8), starts, sizes,
+                         idx_off[1:] - idx_off[:-1], tables.precision, FORMAT_VERSION, MAX_LANES,
+                         lanes_arr, words_arr)
+    if bad >= 0:  # re-run the single-stream checks for their exact message
+        try:
+            check_stream(streams[bad], idxs[bad].size, tables)
+        except BitstreamError as e:
+            raise BitstreamError(f"stream {bad}: {e}") from None
+        raise BitstreamError(f"stream {bad}: invalid rANS stream header")  # pragma: no cover
+    words = np.frombuffer(blob, dtype="<u2")  # every stream has even length: checked above
+    out = np.empty(int(idx_off[-1]), dtype=np.int32)
+    rc = np.zeros(count, dtype=np.int64)
+    _decode_batch_kernel(words, starts // 2, lanes_arr, idx_off, indexes, tables.cdf,
+                         tables.lengths.astype(np.int64), tables.offsets.astype(np.int64),
+                         tables.lut, tables.precision, out, rc)
+    _raise_bad_index(rc == BAD_INDEX, tables)
+    bad_rc = np.flatnonzero(rc)
+    if bad_rc.size:
+        b = int(bad_rc[0])
+        raise BitstreamError(f"stream {b}: rANS stream corrupted or truncated "
+                             f"(lane {-int(rc[b]) - 1})")
+    return [out[idx_off[b] : idx_off[b + 1]] for b in range(count)]
