@@ -194,3 +194,241 @@ def decode(data: bytes, indexes: torch.Tensor, tables: CdfTables) -> torch.Tenso
     if bad.numel():
         raise BitstreamError(f"rANS stream corrupted or truncated (lane {int(bad[0])})")
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches: one launch for many streams. Every lane of every stream is one thread ("global lane",
+# see kernels/batch_layout.py): a warp holds 32 consecutive lanes, of one stream or of two
+# neighbours, so the GPU fills with warps however small each stream is.
+
+
+@triton.jit
+def _decode_batch_kernel(words_ptr, seg_start_ptr, seg_end_ptr, base_ptr, lane_ptr, lanes_ptr,
+                         n_ptr, idx_ptr, cdf_ptr, cdf_stride, len_ptr, off_ptr, lut_ptr,
+                         lut_stride, out_ptr, status_ptr, total_lanes, steps,
+                         PREC: tl.constexpr, LUT_SHIFT: tl.constexpr,
+                         SEARCH_STEPS: tl.constexpr, BLOCK: tl.constexpr):
+    pid = tl.program_id(0)
+    g = pid * BLOCK + tl.arange(0, BLOCK)
+    gmask = g < total_lanes
+    start = tl.load(seg_start_ptr + g, mask=gmask, other=0)
+    rd = tl.load(seg_end_ptr + g, mask=gmask, other=2) - 2
+    base = tl.load(base_ptr + g, mask=gmask, other=0)
+    lane = tl.load(lane_ptr + g, mask=gmask, other=0)
+    lanes = tl.load(lanes_ptr + g, mask=gmask, other=1)
+    n = tl.load(n_ptr + g, mask=gmask, other=0)
+    ok = gmask & (rd >= start)
+    rd = tl.where(ok, rd, start)
+    w0 = tl.load(words_ptr + tl.maximum(rd, 0), mask=gmask, other=0).to(tl.int64)
+    w1 = tl.load(words_ptr + tl.maximum(rd, 0) + 1, mask=gmask, other=0).to(tl.int64)
+    x = (w1 << 16) | w0
+    for t in range(steps):
+        i = t * lanes + lane
+        m = gmask & (i < n)
+        o = base + i
+        k = tl.load(idx_ptr + o, mask=m, other=0).to(tl.int64)
+        slot = x & ((1 << PREC) - 1)
+        j = slot >> LUT_SHIFT
+        lo = tl.load(lut_ptr + k * lut_stride + j, mask=m, other=0).to(tl.int64)
+        nlen = tl.load(len_ptr + k, mask=m, other=1).to(tl.int64)
+        jn = tl.minimum(j + 1, lut_stride - 1)
+        hi = tl.load(lut_ptr + k * lut_stride + jn, mask=m, other=0).to(tl.int64)
+        hi = tl.where(j + 1 < lut_stride, hi, nlen - 1)
+        for _ in range(SEARCH_STEPS):
+            mid = (lo + hi + 1) >> 1
+            c = tl.load(cdf_ptr + k * cdf_stride + mid, mask=m, other=0).to(tl.int64)
+            go = c <= slot
+            lo = tl.where(go, mid, lo)
+            hi = tl.where(go, hi, mid - 1)
+        s = lo
+        c0 = tl.load(cdf_ptr + k * cdf_stride + s, mask=m, other=0).to(tl.int64)
+        c1 = tl.load(cdf_ptr + k * cdf_stride + s + 1, mask=m, other=1).to(tl.int64)
+        xn = (c1 - c0) * (x >> PREC) + slot - c0
+        xn, rd = _refill(xn, rd, words_ptr, m)
+        esc = m & (s == nlen - 1)
+        hi16 = xn & 0xFFFF
+        xe, rd = _refill(xn >> 16, rd, words_ptr, esc)
+        lo16 = xe & 0xFFFF
+        xe2, rd = _refill(xe >> 16, rd, words_ptr, esc)
+        raw = (hi16 << 16) | lo16
+        raw = tl.where(raw >= 2147483648, raw - 4294967296, raw)
+        off = tl.load(off_ptr + k, mask=m, other=0).to(tl.int64)
+        val = tl.where(esc, raw, s + off)
+        tl.store(out_ptr + o, val.to(tl.int32), mask=m)
+        x = tl.where(m, tl.where(esc, xe2, xn), x)
+    good = ok & (x == 65536) & (rd == start)
+    tl.store(status_ptr + g, good.to(tl.int32), mask=gmask)
+
+
+def decode_batch_prepare(streams, indexes_list, tables: CdfTables, device=None) -> dict:
+    """Validate the streams and move the batch layout to ``device``: the launch's arguments."""
+    from neurocodec.kernels.batch_layout import batch_layout
+
+    if device is None:
+        first = indexes_list[0] if len(indexes_list) else None
+        device = getattr(first, "device", None) or "cuda"
+    dev = torch.device(device)
+    lay = batch_layout(streams, indexes_list, tables)
+
+    def t(a):
+        return torch.as_tensor(a, device=dev)
+
+    words = t(lay.words) if lay.words.size else torch.zeros(1, dtype=torch.int32, device=dev)
+    idx = t(lay.indexes) if lay.indexes.size else torch.zeros(1, dtype=torch.int32, device=dev)
+    tt = _table_tensors(tables, dev)
+    total = int(lay.lane.size)
+    return {"layout": lay, "tables": tables, "count": len(streams), "total": total,
+            "args": (words, t(lay.seg_start), t(lay.seg_end), t(lay.out_base), t(lay.lane),
+                     t(lay.lanes), t(lay.n), idx, tt["cdf"], tt["cdf"].shape[1], tt["len"],
+                     tt["off"], tt["lut"], tt["lut"].shape[1]),
+            "out": torch.empty(max(int(lay.idx_off[-1]), 1), dtype=torch.int32, device=dev),
+            "status": torch.zeros(max(total, 1), dtype=torch.int32, device=dev)}
+
+
+def decode_batch_run(prep: dict) -> None:
+    """The one launch: decode into ``prep["out"]``, lane checks into ``prep["status"]``."""
+    if not prep["total"]:
+        return
+    grid = (triton.cdiv(prep["total"], BLOCK),)
+    _decode_batch_kernel[grid](*prep["args"], prep["out"], prep["status"], prep["total"],
+                               prep["layout"].steps, PREC=prep["tables"].precision,
+                               LUT_SHIFT=LUT_SHIFT, SEARCH_STEPS=SEARCH_STEPS, BLOCK=BLOCK)
+
+
+def decode_batch(streams, indexes_list, tables: CdfTables, device=None) -> list[torch.Tensor]:
+    """Decode many streams in one launch; one int32 tensor per stream on ``device`` (default:
+    the first index tensor's device, else CUDA). Equal to ``rans.decode`` per stream; errors
+    name the stream (and lane)."""
+    from neurocodec.kernels.batch_layout import first_bad
+
+    if len(streams) != len(indexes_list):
+        raise ValueError("streams and indexes_list must have the same length")
+    if not len(streams):
+        return []
+    prep = decode_batch_prepare(streams, indexes_list, tables, device)
+    decode_batch_run(prep)
+    lay, out = prep["layout"], prep["out"]
+    first_bad(lay, prep["status"][: prep["total"]].cpu().numpy())
+    return [out[lay.idx_off[b] : lay.idx_off[b + 1]] for b in range(prep["count"])]
+
+
+@triton.jit
+def _encode_batch_kernel(sym_ptr, idx_ptr, cdf_ptr, cdf_stride, len_ptr, off_ptr, out_ptr,
+                         pos_ptr, wbase_ptr, base_ptr, lane_ptr, lanes_ptr, n_ptr, total_lanes,
+                         steps, PREC: tl.constexpr, BLOCK: tl.constexpr):
+    """Global lane ``g`` encodes its stream's symbols ``t·L + l`` (last first) into its word
+    area at ``wbase[g]`` (the CPU batch coder's work layout) and stores its word count."""
+    pid = tl.program_id(0)
+    g = pid * BLOCK + tl.arange(0, BLOCK)
+    gmask = g < total_lanes
+    wbase = tl.load(wbase_ptr + g, mask=gmask, other=0)
+    base = tl.load(base_ptr + g, mask=gmask, other=0)
+    lane = tl.load(lane_ptr + g, mask=gmask, other=0)
+    lanes = tl.load(lanes_ptr + g, mask=gmask, other=1)
+    n = tl.load(n_ptr + g, mask=gmask, other=0)
+    my_steps = (n + lanes - 1) // lanes
+    x = tl.full([BLOCK], 65536, tl.int64)
+    pos = tl.zeros([BLOCK], tl.int64)
+    for tt in range(steps):
+        t = my_steps - 1 - tt
+        i = t * lanes + lane
+        m = gmask & (t >= 0) & (i < n)
+        o = base + i
+        k = tl.load(idx_ptr + o, mask=m, other=0).to(tl.int64)
+        v = tl.load(sym_ptr + o, mask=m, other=0).to(tl.int64)
+        nlen = tl.load(len_ptr + k, mask=m, other=1).to(tl.int64)
+        off = tl.load(off_ptr + k, mask=m, other=0).to(tl.int64)
+        s = v - off
+        esc = m & ((s < 0) | (s >= nlen - 1))
+        raw = v & 0xFFFFFFFF
+        x, pos = _put(x, raw & 0xFFFF, 1, 16, out_ptr, wbase, pos, esc)
+        x, pos = _put(x, raw >> 16, 1, 16, out_ptr, wbase, pos, esc)
+        s = tl.where(esc, nlen - 1, s)
+        c0 = tl.load(cdf_ptr + k * cdf_stride + s, mask=m, other=0).to(tl.int64)
+        c1 = tl.load(cdf_ptr + k * cdf_stride + s + 1, mask=m, other=1).to(tl.int64)
+        x, pos = _put(x, c0, c1 - c0, PREC, out_ptr, wbase, pos, m)
+    tl.store(out_ptr + wbase + pos, (x & 0xFFFF).to(tl.int32), mask=gmask)
+    tl.store(out_ptr + wbase + pos + 1, (x >> 16).to(tl.int32), mask=gmask)
+    tl.store(pos_ptr + g, pos + 2, mask=gmask)
+
+
+def encode_batch(symbols_list, indexes_list, tables: CdfTables, lanes=32,
+                 device=None) -> list[bytes]:
+    """Encode many streams in one launch; the same bytes as ``rans.encode_batch``. Inputs may
+    be tensors or arrays; the kernel runs on ``device`` (default: the first symbol tensor's
+    device, else CUDA); the host assembles the streams from the per-lane words."""
+    if len(symbols_list) != len(indexes_list):
+        raise ValueError("symbols_list and indexes_list must have the same length")
+    count = len(symbols_list)
+    lanes_arr = rans._batch_lanes(lanes, count)
+    if count == 0:
+        return []
+    if device is None:
+        device = getattr(symbols_list[0], "device", None) or "cuda"
+    dev = torch.device(device)
+    syms = [torch.as_tensor(s).reshape(-1) for s in symbols_list]
+    idxs = [torch.as_tensor(i).reshape(-1) for i in indexes_list]
+    for b, (s, i) in enumerate(zip(syms, idxs)):
+        if s.numel() != i.numel():
+            raise ValueError(f"stream {b}: symbols and indexes must have the same length")
+        if s.dtype != torch.int32 and s.numel() and (
+                s.is_floating_point() or s.min() < -2**31 or s.max() >= 2**31):
+            raise ValueError("symbols must be int32 values")
+    sizes = np.array([s.numel() for s in syms], dtype=np.int64)
+    sym_off = rans._offsets(sizes)
+    sym = torch.cat([s.to(dev, torch.int32) for s in syms])
+    idx = torch.cat([i.to(dev, torch.int32) for i in idxs])
+    for b, i in enumerate(idxs):
+        try:
+            rans.check_index_range(i, tables)
+        except ValueError as e:
+            raise ValueError(f"stream {b}: {e}") from None
+    caps = 3 * ((sizes + lanes_arr - 1) // lanes_arr) + 2
+    work_off = rans._offsets(lanes_arr * caps)
+    pos_off = rans._offsets(lanes_arr)
+    rep = np.repeat(np.arange(count), lanes_arr)
+    lane = np.arange(rep.size) - pos_off[rep]
+    wbase = work_off[rep] + lane * caps[rep]
+    steps = int(((sizes + lanes_arr - 1) // lanes_arr).max())
+    total = rep.size
+
+    def t(a):
+        return torch.as_tensor(a, device=dev)
+
+    if sym.numel() == 0:
+        sym = torch.zeros(1, dtype=torch.int32, device=dev)
+        idx = torch.zeros(1, dtype=torch.int32, device=dev)
+    tt = _table_tensors(tables, dev)
+    work = torch.zeros(int(work_off[-1]), dtype=torch.int32, device=dev)
+    pos = torch.zeros(total, dtype=torch.int64, device=dev)
+    grid = (triton.cdiv(total, BLOCK),)
+    _encode_batch_kernel[grid](sym, idx, tt["cdf"], tt["cdf"].shape[1], tt["len"], tt["off"],
+                               work, pos, t(wbase), t(sym_off[rep]), t(lane), t(lanes_arr[rep]),
+                               t(sizes[rep]), total, steps, PREC=tables.precision, BLOCK=BLOCK)
+    work_h = work.cpu().numpy().astype(np.uint16)
+    pos_h = pos.cpu().numpy()
+    words = np.add.reduceat(pos_h, pos_off[:-1])
+    out_off = rans._offsets(rans.HEADER.size // 2 + 2 * lanes_arr + words)
+    out = np.empty(int(out_off[-1]), dtype="<u2")
+    rans._assemble_batch_kernel(sym_off, lanes_arr, tables.precision, rans.FORMAT_VERSION, work_h,
+                                work_off, caps, pos_h, pos_off, out, out_off)
+    blob = out.tobytes()
+    return [blob[2 * out_off[b] : 2 * out_off[b + 1]] for b in range(count)]
+
+
+def compile_specs() -> dict:
+    """Signatures of the kernels above beyond the two single-stream ones, for
+    :mod:`neurocodec.kernels.compile_check`."""
+    p32, p64 = "*i32", "*i64"
+    sig = {"words_ptr": p32, "seg_start_ptr": p64, "seg_end_ptr": p64, "base_ptr": p64,
+           "lane_ptr": p64, "lanes_ptr": p64, "n_ptr": p64, "idx_ptr": p32, "cdf_ptr": p32,
+           "cdf_stride": "i32", "len_ptr": p32, "off_ptr": p32, "lut_ptr": p32,
+           "lut_stride": "i32", "out_ptr": p32, "status_ptr": p32, "total_lanes": "i32",
+           "steps": "i32"}
+    const = {"PREC": 16, "LUT_SHIFT": LUT_SHIFT, "SEARCH_STEPS": SEARCH_STEPS, "BLOCK": BLOCK}
+    esig = {"sym_ptr": p32, "idx_ptr": p32, "cdf_ptr": p32, "cdf_stride": "i32",
+            "len_ptr": p32, "off_ptr": p32, "out_ptr": p32, "pos_ptr": p64, "wbase_ptr": p64,
+            "base_ptr": p64, "lane_ptr": p64, "lanes_ptr": p64, "n_ptr": p64,
+            "total_lanes": "i32", "steps": "i32"}
+    return {"_decode_batch_kernel": (_decode_batch_kernel, sig, const),
+            "_encode_batch_kernel": (_encode_batch_kernel, esig, {"PREC": 16, "BLOCK": BLOCK})}
