@@ -8,15 +8,18 @@ from __future__ import annotations
 import torch
 
 from neurocodec.entropy.tables import LUT_SHIFT, CdfTables
-from neurocodec.kernels.batch_layout import batch_layout, first_bad
+from neurocodec.kernels.batch_layout import batch_layout, cat_indexes, first_bad, sizes_of
 
 SEARCH_STEPS = 7  # ceil(log2(2**LUT_SHIFT + 1))
 
 
 def decode_batch(streams, indexes_list, tables: CdfTables, device="cpu") -> list[torch.Tensor]:
     """Decode streams made by ``rans.encode``/``encode_batch``; int32 tensors on ``device``."""
-    lay = batch_layout(streams, indexes_list, tables)
+    if len(streams) != len(indexes_list):
+        raise ValueError("streams and indexes_list must have the same length")
     dev = torch.device(device)
+    idx = cat_indexes(indexes_list, tables, dev).long()
+    lay = batch_layout(streams, sizes_of(indexes_list), tables)
 
     def t(a):
         return torch.as_tensor(a, device=dev)
@@ -24,7 +27,6 @@ def decode_batch(streams, indexes_list, tables: CdfTables, device="cpu") -> list
     words = t(lay.words).long()
     start, end = t(lay.seg_start), t(lay.seg_end)
     base, lane, lanes, n = t(lay.out_base), t(lay.lane), t(lay.lanes), t(lay.n)
-    idx = t(lay.indexes).long()
     cdf = t(tables.cdf).long().reshape(-1)
     lut = t(tables.lut).long().reshape(-1)
     nlen_t = t(tables.lengths).long()

@@ -262,19 +262,21 @@ def _decode_batch_kernel(words_ptr, seg_start_ptr, seg_end_ptr, base_ptr, lane_p
 
 def decode_batch_prepare(streams, indexes_list, tables: CdfTables, device=None) -> dict:
     """Validate the streams and move the batch layout to ``device``: the launch's arguments."""
-    from neurocodec.kernels.batch_layout import batch_layout
+    from neurocodec.kernels.batch_layout import batch_layout, cat_indexes, sizes_of
 
     if device is None:
         first = indexes_list[0] if len(indexes_list) else None
         device = getattr(first, "device", None) or "cuda"
     dev = torch.device(device)
-    lay = batch_layout(streams, indexes_list, tables)
+    idx = cat_indexes(indexes_list, tables, dev)
+    lay = batch_layout(streams, sizes_of(indexes_list), tables)
 
     def t(a):
         return torch.as_tensor(a, device=dev)
 
     words = t(lay.words) if lay.words.size else torch.zeros(1, dtype=torch.int32, device=dev)
-    idx = t(lay.indexes) if lay.indexes.size else torch.zeros(1, dtype=torch.int32, device=dev)
+    if not idx.numel():
+        idx = torch.zeros(1, dtype=torch.int32, device=dev)
     tt = _table_tensors(tables, dev)
     total = int(lay.lane.size)
     return {"layout": lay, "tables": tables, "count": len(streams), "total": total,
@@ -356,7 +358,10 @@ def encode_batch(symbols_list, indexes_list, tables: CdfTables, lanes=32,
                  device=None) -> list[bytes]:
     """Encode many streams in one launch; the same bytes as ``rans.encode_batch``. Inputs may
     be tensors or arrays; the kernel runs on ``device`` (default: the first symbol tensor's
-    device, else CUDA); the host assembles the streams from the per-lane words."""
+    device, else CUDA). The device compacts the lanes' words; only the stream words and the
+    lane counts travel to the host, which writes the headers."""
+    from neurocodec.kernels.batch_layout import assemble_compact, cat_indexes, sizes_of
+
     if len(symbols_list) != len(indexes_list):
         raise ValueError("symbols_list and indexes_list must have the same length")
     count = len(symbols_list)
@@ -366,30 +371,25 @@ def encode_batch(symbols_list, indexes_list, tables: CdfTables, lanes=32,
     if device is None:
         device = getattr(symbols_list[0], "device", None) or "cuda"
     dev = torch.device(device)
-    syms = [torch.as_tensor(s).reshape(-1) for s in symbols_list]
-    idxs = [torch.as_tensor(i).reshape(-1) for i in indexes_list]
-    for b, (s, i) in enumerate(zip(syms, idxs)):
-        if s.numel() != i.numel():
-            raise ValueError(f"stream {b}: symbols and indexes must have the same length")
-        if s.dtype != torch.int32 and s.numel() and (
-                s.is_floating_point() or s.min() < -2**31 or s.max() >= 2**31):
+    sizes = np.array(sizes_of(symbols_list), dtype=np.int64)
+    if sizes.tolist() != sizes_of(indexes_list):
+        b = int(np.flatnonzero(sizes != np.array(sizes_of(indexes_list)))[0])
+        raise ValueError(f"stream {b}: symbols and indexes must have the same length")
+    parts = [torch.as_tensor(s).reshape(-1).to(dev) for s in symbols_list]
+    sym = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int32, device=dev)
+    if sym.dtype != torch.int32:
+        if sym.is_floating_point() or sym.is_complex() or (sym.numel() and (
+                int(sym.min()) < -2**31 or int(sym.max()) >= 2**31)):
             raise ValueError("symbols must be int32 values")
-    sizes = np.array([s.numel() for s in syms], dtype=np.int64)
+        sym = sym.to(torch.int32)
+    idx = cat_indexes(indexes_list, tables, dev)
     sym_off = rans._offsets(sizes)
-    sym = torch.cat([s.to(dev, torch.int32) for s in syms])
-    idx = torch.cat([i.to(dev, torch.int32) for i in idxs])
-    for b, i in enumerate(idxs):
-        try:
-            rans.check_index_range(i, tables)
-        except ValueError as e:
-            raise ValueError(f"stream {b}: {e}") from None
-    caps = 3 * ((sizes + lanes_arr - 1) // lanes_arr) + 2
-    work_off = rans._offsets(lanes_arr * caps)
+    steps_b = (sizes + lanes_arr - 1) // lanes_arr
+    caps = 3 * steps_b + 2
     pos_off = rans._offsets(lanes_arr)
     rep = np.repeat(np.arange(count), lanes_arr)
     lane = np.arange(rep.size) - pos_off[rep]
-    wbase = work_off[rep] + lane * caps[rep]
-    steps = int(((sizes + lanes_arr - 1) // lanes_arr).max())
+    wbase = rans._offsets(caps[rep])[:-1]  # lane g's word area, cap of its stream
     total = rep.size
 
     def t(a):
@@ -399,21 +399,20 @@ def encode_batch(symbols_list, indexes_list, tables: CdfTables, lanes=32,
         sym = torch.zeros(1, dtype=torch.int32, device=dev)
         idx = torch.zeros(1, dtype=torch.int32, device=dev)
     tt = _table_tensors(tables, dev)
-    work = torch.zeros(int(work_off[-1]), dtype=torch.int32, device=dev)
+    wb = t(wbase)
+    work = torch.zeros(int(wbase[-1] + caps[rep[-1]]), dtype=torch.int32, device=dev)
     pos = torch.zeros(total, dtype=torch.int64, device=dev)
     grid = (triton.cdiv(total, BLOCK),)
     _encode_batch_kernel[grid](sym, idx, tt["cdf"], tt["cdf"].shape[1], tt["len"], tt["off"],
-                               work, pos, t(wbase), t(sym_off[rep]), t(lane), t(lanes_arr[rep]),
-                               t(sizes[rep]), total, steps, PREC=tables.precision, BLOCK=BLOCK)
-    work_h = work.cpu().numpy().astype(np.uint16)
-    pos_h = pos.cpu().numpy()
-    words = np.add.reduceat(pos_h, pos_off[:-1])
-    out_off = rans._offsets(rans.HEADER.size // 2 + 2 * lanes_arr + words)
-    out = np.empty(int(out_off[-1]), dtype="<u2")
-    rans._assemble_batch_kernel(sym_off, lanes_arr, tables.precision, rans.FORMAT_VERSION, work_h,
-                                work_off, caps, pos_h, pos_off, out, out_off)
-    blob = out.tobytes()
-    return [blob[2 * out_off[b] : 2 * out_off[b + 1]] for b in range(count)]
+                               work, pos, wb, t(sym_off[rep]), t(lane), t(lanes_arr[rep]),
+                               t(sizes[rep]), total, int(steps_b.max()), PREC=tables.precision,
+                               BLOCK=BLOCK)
+    # Compact on the device: lane g's pos[g] words, lanes in order, streams in order.
+    ends = torch.cumsum(pos, 0)
+    g_of = torch.repeat_interleave(torch.arange(total, device=dev), pos)
+    j = torch.arange(g_of.numel(), device=dev) - (ends - pos)[g_of]
+    payload = work[wb[g_of] + j].to(torch.int16).cpu().numpy().view(np.uint16)
+    return assemble_compact(payload, pos.cpu().numpy(), lanes_arr, sizes, tables.precision)
 
 
 def compile_specs() -> dict:
