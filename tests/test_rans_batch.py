@@ -139,3 +139,21 @@ def test_batch_decode_thread_count_does_not_matter():
         numba.set_num_threads(before)
     for a, b in zip(one, rans.decode_batch(data, idxs, t)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_dispatch_batch_cpu_and_forced_kernel(monkeypatch):
+    import torch
+
+    from neurocodec.entropy import dispatch
+
+    t = gaussian_tables()
+    syms, idxs = _gaussian_batch(count=3, n=40, seed=9)
+    ref = [rans.encode(s, i, t, lanes=16) for s, i in zip(syms, idxs)]
+    assert dispatch.encode_batch(syms, idxs, t, lanes=16) == ref
+    for a, b in zip(dispatch.decode_batch(ref, idxs, t), syms):
+        np.testing.assert_array_equal(a, b)
+    monkeypatch.setenv(dispatch.KERNEL_ENV, "1")
+    ts, ti = [torch.from_numpy(s) for s in syms], [torch.from_numpy(i) for i in idxs]
+    assert dispatch.encode_batch(ts, ti, t, lanes=16) == ref
+    for a, b in zip(dispatch.decode_batch(ref, ti, t), syms):
+        np.testing.assert_array_equal(a.numpy(), b)

@@ -50,3 +50,24 @@ def decode(data: bytes, indexes, tables: CdfTables, device=None):
 
         return rans_triton.decode(data, torch.as_tensor(indexes, device=device), tables)
     return rans.decode(data, indexes, tables)
+
+
+def encode_batch(symbols_list, indexes_list, tables: CdfTables, lanes=32,
+                 device=None) -> list[bytes]:
+    """:func:`neurocodec.entropy.rans.encode_batch` (all CPU cores) or, for CUDA tensors /
+    ``device="cuda"``, one launch of the batch kernel; the same bytes either way."""
+    if symbols_list and _gpu(symbols_list[0], device):
+        from neurocodec.kernels import rans_triton
+
+        return rans_triton.encode_batch(symbols_list, indexes_list, tables, lanes, device=device)
+    return rans.encode_batch(symbols_list, indexes_list, tables, lanes)
+
+
+def decode_batch(streams, indexes_list, tables: CdfTables, device=None) -> list:
+    """:func:`neurocodec.entropy.rans.decode_batch`, or with CUDA indexes (or
+    ``device="cuda"``) one launch of the batch kernel, symbols staying on that device."""
+    if indexes_list and _gpu(indexes_list[0], device):
+        from neurocodec.kernels import rans_triton
+
+        return rans_triton.decode_batch(streams, indexes_list, tables, device=device)
+    return rans.decode_batch(streams, indexes_list, tables)
