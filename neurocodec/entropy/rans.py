@@ -172,12 +172,7 @@ def encode(symbols, indexes, tables: CdfTables, lanes: int = 32) -> bytes:
         tables: the CDF tables.
         lanes: number of interleaved lanes (1..4096).
     """
-    symbols = np.ascontiguousarray(_as_numpy(symbols)).ravel()
-    if symbols.dtype != np.int32:
-        if symbols.dtype.kind not in "iu" or (symbols.size and (
-                symbols.min() < np.iinfo(np.int32).min or symbols.max() > np.iinfo(np.int32).max)):
-            raise ValueError("symbols must be int32 values")
-        symbols = symbols.astype(np.int32)
+    symbols = _int32_symbols(symbols)
     indexes = _check_indexes(indexes, tables)
     if symbols.size != indexes.size:
         raise ValueError("symbols and indexes must have the same length")
