@@ -117,7 +117,7 @@ def test_wrong_pairings_are_one_line_errors(signal_medium, tmp_path, capsys):
         (("encode", src, "-o", tmp_path / "x.ncb", "--codec", "hyperprior-vr"), "zsig"),
         (("encode", png, "-o", tmp_path / "x.ncb", "--codec", "zsig"), "hyperprior-vr"),
         (("encode", src, "-o", tmp_path / "x.ncb", "--refine", 5), "refine"),
-        (("encode", tmp_path / "a.ply", "-o", tmp_path / "x.ncb"), ".sig"),
+        (("encode", tmp_path / "a.wav", "-o", tmp_path / "x.ncb"), ".sig"),
         (("decode", tmp_path / "a.ncb", "-o", tmp_path / "x.png"), ".sig"),
     ]
     for args, names in cases:
@@ -153,7 +153,7 @@ def test_bench_measures_a_registered_codec_of_any_medium(tmp_path):
     assert len(res["bpp"]) == 6 and res["psnr-rgb"] == sorted(res["psnr-rgb"])
     with pytest.raises(InputError, match="medium"):
         run_bench(BenchConfig(data=str(d), codecs=("x",), out=str(tmp_path / "o2"),
-                              medium="splat", workers=1, progress=False))
+                              medium="audio", workers=1, progress=False))
 
 
 def test_single_rate_model_encodes_without_a_quality(tmp_path, capsys, monkeypatch):
