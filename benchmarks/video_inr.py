@@ -64,7 +64,7 @@ def main() -> None:
     from neurocodec.codecs.container import Container
     from neurocodec.codecs.video.codec import INRCodec, parse_params
     from neurocodec.datasets.video import read_clip
-    from neurocodec.eval.bench import _video_metrics
+    from neurocodec.eval.metrics import video_metrics
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clip", required=True)
@@ -93,7 +93,7 @@ def main() -> None:
         t0 = time.time()
         rec = codec.decode(c)
         dec = time.time() - t0
-        m = _video_metrics(clip, rec)
+        m = video_metrics(clip, rec)
         est = huffman_estimate(c, codec)
         row = {"params": n, "stored": c.meta["inr"]["params"], "bytes": len(data),
                "bpp": 8 * len(data) / (t * h * w), **m, "fit_minutes": fit_min,

@@ -44,7 +44,7 @@ def main(qualities: tuple[int, ...] = (1, 4)) -> None:
 def video(params: str = "12k", epochs: int = 60) -> None:
     """The clip: encoding fits the INR (a short training run), decoding runs its decoder."""
     from neurocodec.codecs.video.io import read_video
-    from neurocodec.eval.bench import _video_metrics
+    from neurocodec.eval.metrics import video_metrics
 
     clip, meta = read_video(CLIP)
     codec = load_codec(medium="video")
@@ -54,7 +54,7 @@ def video(params: str = "12k", epochs: int = 60) -> None:
     t1 = time.perf_counter()
     rec = codec.decode(Container.from_bytes(data))
     t2 = time.perf_counter()
-    m = _video_metrics(clip, rec)
+    m = video_metrics(clip, rec)
     t, h, w, _ = clip.shape
     print(f"clip {CLIP.name} ({t} frames {w}x{h}), {codec.name} {params} params, {epochs} "
           f"epochs: {len(data)} bytes  {8 * len(data) / (t * h * w):.4f} bpp  PSNR "

@@ -95,20 +95,14 @@ def _image_medium(cfg: BenchConfig) -> Medium:
                   image_metrics, _pixels, table_for("image"))
 
 
-def _video_metrics(ref: np.ndarray, rec: np.ndarray) -> dict[str, float]:
-    from neurocodec.eval.metrics import image_metrics
-
-    rows = [image_metrics(a, b) for a, b in zip(ref, rec)]
-    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-
-
 def _video_medium(cfg: BenchConfig) -> Medium:
     from neurocodec.datasets.video import list_clips, read_clip
+    from neurocodec.eval.metrics import video_metrics
     from neurocodec.eval.models import resolve_video_codec
 
     size = "x".join(map(str, cfg.size[::-1])) if cfg.size else "full"
     return Medium("video", list_clips, partial(read_clip, frames=cfg.frames, size=cfg.size),
-                  partial(resolve_video_codec, options=cfg.codec_options), _video_metrics,
+                  partial(resolve_video_codec, options=cfg.codec_options), video_metrics,
                   _pixels, table_for("video"), reading=f"frames={cfg.frames or 'all'},size={size}")
 
 

@@ -84,3 +84,9 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 def bpp(num_bytes: int, shape) -> float:
     return 8.0 * num_bytes / (shape[0] * shape[1])
+
+
+def video_metrics(ref: np.ndarray, rec: np.ndarray) -> dict[str, float]:
+    """:func:`image_metrics` of every frame of uint8 ``[T, H, W, 3]`` clips, averaged."""
+    rows = [image_metrics(a, b) for a, b in zip(ref, rec)]
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}

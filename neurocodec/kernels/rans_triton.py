@@ -36,6 +36,45 @@ def _refill(x, rd, words_ptr, m):
 
 
 @triton.jit
+def _decode_symbol(x, rd, k, m, words_ptr, cdf_ptr, cdf_stride, len_ptr, off_ptr, lut_ptr,
+                   lut_stride, PREC: tl.constexpr, LUT_SHIFT: tl.constexpr,
+                   SEARCH_STEPS: tl.constexpr):
+    """One symbol of every lane in ``m`` with table ``k``: returns ``(value, state, read
+    position)``; lanes outside ``m`` keep their state."""
+    slot = x & ((1 << PREC) - 1)
+    j = slot >> LUT_SHIFT
+    lo = tl.load(lut_ptr + k * lut_stride + j, mask=m, other=0).to(tl.int64)
+    nlen = tl.load(len_ptr + k, mask=m, other=1).to(tl.int64)
+    # Upper end of the candidate range: the next coarse entry (or the last symbol).
+    jn = tl.minimum(j + 1, lut_stride - 1)
+    hi = tl.load(lut_ptr + k * lut_stride + jn, mask=m, other=0).to(tl.int64)
+    hi = tl.where(j + 1 < lut_stride, hi, nlen - 1)
+    # Largest s in [lo, hi] with cdf[s] <= slot (cdf[lo] <= slot holds).
+    for _ in range(SEARCH_STEPS):
+        mid = (lo + hi + 1) >> 1
+        c = tl.load(cdf_ptr + k * cdf_stride + mid, mask=m, other=0).to(tl.int64)
+        go = c <= slot
+        lo = tl.where(go, mid, lo)
+        hi = tl.where(go, hi, mid - 1)
+    s = lo
+    c0 = tl.load(cdf_ptr + k * cdf_stride + s, mask=m, other=0).to(tl.int64)
+    c1 = tl.load(cdf_ptr + k * cdf_stride + s + 1, mask=m, other=1).to(tl.int64)
+    xn = (c1 - c0) * (x >> PREC) + slot - c0
+    xn, rd = _refill(xn, rd, words_ptr, m)
+    esc = m & (s == nlen - 1)
+    # Escape: two raw 16-bit chunks, high first (harmless no-ops where esc is false).
+    hi16 = xn & 0xFFFF
+    xe, rd = _refill(xn >> 16, rd, words_ptr, esc)
+    lo16 = xe & 0xFFFF
+    xe2, rd = _refill(xe >> 16, rd, words_ptr, esc)
+    raw = (hi16 << 16) | lo16
+    raw = tl.where(raw >= 2147483648, raw - 4294967296, raw)
+    off = tl.load(off_ptr + k, mask=m, other=0).to(tl.int64)
+    val = tl.where(esc, raw, s + off)
+    return val, tl.where(m, tl.where(esc, xe2, xn), x), rd
+
+
+@triton.jit
 def _decode_kernel(words_ptr, seg_start_ptr, seg_end_ptr, idx_ptr, cdf_ptr, cdf_stride,
                    len_ptr, off_ptr, lut_ptr, lut_stride, out_ptr, status_ptr, n, lanes,
                    steps, PREC: tl.constexpr, LUT_SHIFT: tl.constexpr,
@@ -54,38 +93,9 @@ def _decode_kernel(words_ptr, seg_start_ptr, seg_end_ptr, idx_ptr, cdf_ptr, cdf_
         i = t * lanes + lane
         m = lmask & (i < n)
         k = tl.load(idx_ptr + i, mask=m, other=0).to(tl.int64)
-        slot = x & ((1 << PREC) - 1)
-        j = slot >> LUT_SHIFT
-        lo = tl.load(lut_ptr + k * lut_stride + j, mask=m, other=0).to(tl.int64)
-        nlen = tl.load(len_ptr + k, mask=m, other=1).to(tl.int64)
-        # Upper end of the candidate range: the next coarse entry (or the last symbol).
-        jn = tl.minimum(j + 1, lut_stride - 1)
-        hi = tl.load(lut_ptr + k * lut_stride + jn, mask=m, other=0).to(tl.int64)
-        hi = tl.where(j + 1 < lut_stride, hi, nlen - 1)
-        # Largest s in [lo, hi] with cdf[s] <= slot (cdf[lo] <= slot holds).
-        for _ in range(SEARCH_STEPS):
-            mid = (lo + hi + 1) >> 1
-            c = tl.load(cdf_ptr + k * cdf_stride + mid, mask=m, other=0).to(tl.int64)
-            go = c <= slot
-            lo = tl.where(go, mid, lo)
-            hi = tl.where(go, hi, mid - 1)
-        s = lo
-        c0 = tl.load(cdf_ptr + k * cdf_stride + s, mask=m, other=0).to(tl.int64)
-        c1 = tl.load(cdf_ptr + k * cdf_stride + s + 1, mask=m, other=1).to(tl.int64)
-        xn = (c1 - c0) * (x >> PREC) + slot - c0
-        xn, rd = _refill(xn, rd, words_ptr, m)
-        esc = m & (s == nlen - 1)
-        # Escape: two raw 16-bit chunks, high first (harmless no-ops where esc is false).
-        hi16 = xn & 0xFFFF
-        xe, rd = _refill(xn >> 16, rd, words_ptr, esc)
-        lo16 = xe & 0xFFFF
-        xe2, rd = _refill(xe >> 16, rd, words_ptr, esc)
-        raw = (hi16 << 16) | lo16
-        raw = tl.where(raw >= 2147483648, raw - 4294967296, raw)
-        off = tl.load(off_ptr + k, mask=m, other=0).to(tl.int64)
-        val = tl.where(esc, raw, s + off)
+        val, x, rd = _decode_symbol(x, rd, k, m, words_ptr, cdf_ptr, cdf_stride, len_ptr,
+                                    off_ptr, lut_ptr, lut_stride, PREC, LUT_SHIFT, SEARCH_STEPS)
         tl.store(out_ptr + i, val.to(tl.int32), mask=m)
-        x = tl.where(m, tl.where(esc, xe2, xn), x)
     good = ok & (x == 65536) & (rd == start)
     tl.store(status_ptr + lane, good.to(tl.int32), mask=lmask)
 
@@ -103,6 +113,24 @@ def _put(x, start, freq, prec, out_ptr, base, pos, m):
 
 
 @triton.jit
+def _encode_symbol(x, pos, v, k, m, cdf_ptr, cdf_stride, len_ptr, off_ptr, out_ptr, base,
+                   PREC: tl.constexpr):
+    """Push value ``v`` with table ``k`` on every lane in ``m`` (escaped values: their 32 raw
+    bits first, then the escape symbol); returns ``(state, words written)``."""
+    nlen = tl.load(len_ptr + k, mask=m, other=1).to(tl.int64)
+    off = tl.load(off_ptr + k, mask=m, other=0).to(tl.int64)
+    s = v - off
+    esc = m & ((s < 0) | (s >= nlen - 1))
+    raw = v & 0xFFFFFFFF
+    x, pos = _put(x, raw & 0xFFFF, 1, 16, out_ptr, base, pos, esc)
+    x, pos = _put(x, raw >> 16, 1, 16, out_ptr, base, pos, esc)
+    s = tl.where(esc, nlen - 1, s)
+    c0 = tl.load(cdf_ptr + k * cdf_stride + s, mask=m, other=0).to(tl.int64)
+    c1 = tl.load(cdf_ptr + k * cdf_stride + s + 1, mask=m, other=1).to(tl.int64)
+    return _put(x, c0, c1 - c0, PREC, out_ptr, base, pos, m)
+
+
+@triton.jit
 def _encode_kernel(sym_ptr, idx_ptr, cdf_ptr, cdf_stride, len_ptr, off_ptr, out_ptr, pos_ptr,
                    state_ptr, cap, n, lanes, steps, PREC: tl.constexpr, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
@@ -117,17 +145,8 @@ def _encode_kernel(sym_ptr, idx_ptr, cdf_ptr, cdf_stride, len_ptr, off_ptr, out_
         m = lmask & (i < n)
         k = tl.load(idx_ptr + i, mask=m, other=0).to(tl.int64)
         v = tl.load(sym_ptr + i, mask=m, other=0).to(tl.int64)
-        nlen = tl.load(len_ptr + k, mask=m, other=1).to(tl.int64)
-        off = tl.load(off_ptr + k, mask=m, other=0).to(tl.int64)
-        s = v - off
-        esc = m & ((s < 0) | (s >= nlen - 1))
-        raw = v & 0xFFFFFFFF
-        x, pos = _put(x, raw & 0xFFFF, 1, 16, out_ptr, base, pos, esc)
-        x, pos = _put(x, raw >> 16, 1, 16, out_ptr, base, pos, esc)
-        s = tl.where(esc, nlen - 1, s)
-        c0 = tl.load(cdf_ptr + k * cdf_stride + s, mask=m, other=0).to(tl.int64)
-        c1 = tl.load(cdf_ptr + k * cdf_stride + s + 1, mask=m, other=1).to(tl.int64)
-        x, pos = _put(x, c0, c1 - c0, PREC, out_ptr, base, pos, m)
+        x, pos = _encode_symbol(x, pos, v, k, m, cdf_ptr, cdf_stride, len_ptr, off_ptr, out_ptr,
+                                base, PREC)
     tl.store(out_ptr + base + pos, (x & 0xFFFF).to(tl.int32), mask=lmask)
     tl.store(out_ptr + base + pos + 1, (x >> 16).to(tl.int32), mask=lmask)
     tl.store(pos_ptr + lane, pos + 2, mask=lmask)
@@ -227,35 +246,9 @@ def _decode_batch_kernel(words_ptr, seg_start_ptr, seg_end_ptr, base_ptr, lane_p
         m = gmask & (i < n)
         o = base + i
         k = tl.load(idx_ptr + o, mask=m, other=0).to(tl.int64)
-        slot = x & ((1 << PREC) - 1)
-        j = slot >> LUT_SHIFT
-        lo = tl.load(lut_ptr + k * lut_stride + j, mask=m, other=0).to(tl.int64)
-        nlen = tl.load(len_ptr + k, mask=m, other=1).to(tl.int64)
-        jn = tl.minimum(j + 1, lut_stride - 1)
-        hi = tl.load(lut_ptr + k * lut_stride + jn, mask=m, other=0).to(tl.int64)
-        hi = tl.where(j + 1 < lut_stride, hi, nlen - 1)
-        for _ in range(SEARCH_STEPS):
-            mid = (lo + hi + 1) >> 1
-            c = tl.load(cdf_ptr + k * cdf_stride + mid, mask=m, other=0).to(tl.int64)
-            go = c <= slot
-            lo = tl.where(go, mid, lo)
-            hi = tl.where(go, hi, mid - 1)
-        s = lo
-        c0 = tl.load(cdf_ptr + k * cdf_stride + s, mask=m, other=0).to(tl.int64)
-        c1 = tl.load(cdf_ptr + k * cdf_stride + s + 1, mask=m, other=1).to(tl.int64)
-        xn = (c1 - c0) * (x >> PREC) + slot - c0
-        xn, rd = _refill(xn, rd, words_ptr, m)
-        esc = m & (s == nlen - 1)
-        hi16 = xn & 0xFFFF
-        xe, rd = _refill(xn >> 16, rd, words_ptr, esc)
-        lo16 = xe & 0xFFFF
-        xe2, rd = _refill(xe >> 16, rd, words_ptr, esc)
-        raw = (hi16 << 16) | lo16
-        raw = tl.where(raw >= 2147483648, raw - 4294967296, raw)
-        off = tl.load(off_ptr + k, mask=m, other=0).to(tl.int64)
-        val = tl.where(esc, raw, s + off)
+        val, x, rd = _decode_symbol(x, rd, k, m, words_ptr, cdf_ptr, cdf_stride, len_ptr,
+                                    off_ptr, lut_ptr, lut_stride, PREC, LUT_SHIFT, SEARCH_STEPS)
         tl.store(out_ptr + o, val.to(tl.int32), mask=m)
-        x = tl.where(m, tl.where(esc, xe2, xn), x)
     good = ok & (x == 65536) & (rd == start)
     tl.store(status_ptr + g, good.to(tl.int32), mask=gmask)
 
@@ -338,17 +331,8 @@ def _encode_batch_kernel(sym_ptr, idx_ptr, cdf_ptr, cdf_stride, len_ptr, off_ptr
         o = base + i
         k = tl.load(idx_ptr + o, mask=m, other=0).to(tl.int64)
         v = tl.load(sym_ptr + o, mask=m, other=0).to(tl.int64)
-        nlen = tl.load(len_ptr + k, mask=m, other=1).to(tl.int64)
-        off = tl.load(off_ptr + k, mask=m, other=0).to(tl.int64)
-        s = v - off
-        esc = m & ((s < 0) | (s >= nlen - 1))
-        raw = v & 0xFFFFFFFF
-        x, pos = _put(x, raw & 0xFFFF, 1, 16, out_ptr, wbase, pos, esc)
-        x, pos = _put(x, raw >> 16, 1, 16, out_ptr, wbase, pos, esc)
-        s = tl.where(esc, nlen - 1, s)
-        c0 = tl.load(cdf_ptr + k * cdf_stride + s, mask=m, other=0).to(tl.int64)
-        c1 = tl.load(cdf_ptr + k * cdf_stride + s + 1, mask=m, other=1).to(tl.int64)
-        x, pos = _put(x, c0, c1 - c0, PREC, out_ptr, wbase, pos, m)
+        x, pos = _encode_symbol(x, pos, v, k, m, cdf_ptr, cdf_stride, len_ptr, off_ptr, out_ptr,
+                                wbase, PREC)
     tl.store(out_ptr + wbase + pos, (x & 0xFFFF).to(tl.int32), mask=gmask)
     tl.store(out_ptr + wbase + pos + 1, (x >> 16).to(tl.int32), mask=gmask)
     tl.store(pos_ptr + g, pos + 2, mask=gmask)

@@ -117,6 +117,9 @@ def fit(clip: np.ndarray, inr: INRConfig, cfg: FitConfig, out: str | Path | None
     (out / "fit.json").write_text(json.dumps({"inr": inr.to_dict(), "fit": asdict(cfg)},
                                              indent=2))
     masks = _masks(model) if 0 <= prune_step < run.step else {}
+    # The log's bpp: the stored parameters at 8 bits (an upper bound; the file is smaller).
+    bpp = torch.tensor(8.0 * model.stored_count() / frames[:, 0].numel())
+    no_aux = torch.zeros(())
 
     def step_fn(step: int) -> tuple[dict, Tensor]:
         nonlocal masks
@@ -139,8 +142,7 @@ def fit(clip: np.ndarray, inr: INRConfig, cfg: FitConfig, out: str | Path | None
             for n, m in masks.items():
                 model.get_parameter(n).mul_(m)
         psnr = -10 * torch.log10(mse.detach().clamp_min(1e-10))
-        bpp = torch.tensor(8.0 * model.stored_count() / (len(clip) * x.shape[-2] * x.shape[-1]))
-        return {"loss": mse.detach(), "bpp": bpp, "psnr": psnr}, torch.zeros(())
+        return {"loss": mse.detach(), "bpp": bpp, "psnr": psnr}, no_aux
 
     run_loop(cfg, run, step_fn)
     return model.eval()
