@@ -10,10 +10,10 @@ import json
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from neurocodec.codecs.base import Codec, reject_options
-from neurocodec.codecs.container import Container
+from neurocodec.codecs.container import Container, write_atomic
 from neurocodec.codecs.image.base import VariableRateImageModel, load_compatible
 from neurocodec.codecs.image.hyperprior import HyperpriorConfig, ScaleHyperprior
 from neurocodec.codecs.image.io import to_tensor, to_uint8
@@ -48,9 +48,11 @@ def save_weights(model: VariableRateImageModel, path) -> None:
     tensors["z_tables.cdf"] = torch.from_numpy(t.cdf.astype(np.int32))
     tensors["z_tables.lengths"] = torch.from_numpy(t.lengths.astype(np.int32))
     tensors["z_tables.offsets"] = torch.from_numpy(t.offsets.astype(np.int32))
-    save_file(tensors, str(path), metadata={"config": json.dumps(model.cfg.to_dict()),
-                                            "z_precision": str(t.precision),
-                                            "arch": model.codec_name})
+    # Through write_atomic: the umask's mode (safetensors' own writer leaves 0600) and never a
+    # half-written weights file.
+    write_atomic(path, save(tensors, metadata={"config": json.dumps(model.cfg.to_dict()),
+                                               "z_precision": str(t.precision),
+                                               "arch": model.codec_name}), force=True)
 
 
 def load_weights(path) -> VariableRateImageModel:
