@@ -7,11 +7,11 @@ codecs of every medium (image, video, splat) share them.
 
 Defaults (see docs/container.md):
 
-* ``max_pixels = 2**25`` (33.5 Mpixel) per image or frame: 8K UHD (7680x4320 = 33.2 M) fits,
-  anything larger is a deliberate choice. Decoding peaks at ~340 (hyperprior-vr) to ~470
-  (mlic-vr) bytes per pixel beyond the loaded model (float64 entropy networks, float32
-  synthesis; measured on 0.4 and 1.6 Mpixel images), so a decode at the cap needs ~11–16 GB,
-  where one 32767x32767 header would ask for hundreds (its hyper-synthesis alone ~51 GB).
+* ``max_pixels = 2**26`` (67.1 Mpixel) per image or frame: 8000x8000 (64 M) and 8K UHD fit,
+  anything larger is a deliberate choice. Images beyond 1024 pixels a side are coded in
+  entropy tiles with banded transforms (:mod:`neurocodec.codecs.image.tiling`), so decoding
+  holds ~20 bytes per pixel beyond the loaded model (docs/results/memory.md): ~1.9 GB in all
+  at the cap, where one 32767x32767 header would ask for ~21 GB.
 * ``max_frames = 100_000``: 55 minutes at 30 fps, far beyond a test sequence or a clip,
   small enough that a per-frame index of a file stays in the megabytes.
 * ``max_gaussians = 2**24`` (16.8 M): real 3DGS scenes hold 1–6 M Gaussians; at 59 float32
@@ -36,7 +36,7 @@ MAX_CAP = 1 << 40
 class DecodeLimits:
     """Largest sizes a decoder accepts from a file (per image/frame, per file, per scene)."""
 
-    max_pixels: int = 1 << 25
+    max_pixels: int = 1 << 26
     max_frames: int = 100_000
     max_gaussians: int = 1 << 24
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import decimal
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -249,6 +249,26 @@ class ExactSynthesis(nn.Module):
         for stage, tile in zip(self.stages, self.tiles):
             a = stage(a) if tile is None else run_tiled(stage, a, tile, workers)
         return (a * (1.0 / self.grid.scale)).float()  # exact: at most 24 significant bits
+
+    @property
+    def bandable(self) -> bool:
+        """Whether :meth:`bands` can run (the whole network has an integer scale)."""
+        return self.net.scale is not None
+
+    @torch.no_grad()
+    def bands(self, y_hat: Tensor, q: int, rows: int) -> Iterator[tuple[int, Tensor]]:
+        """``forward(y_hat, q)`` in horizontal bands of ``rows`` latent rows, each computed
+        from its rows plus the network's halo: yields ``(first output row, float32
+        [1, 3, rows * scale, W])``. The arithmetic being exact, the bands are the rows of
+        ``forward``'s result bit for bit, while the float64 working set is one band's."""
+        if not self.bandable:
+            raise ValueError("this synthesis cannot run in bands (no integer scale)")
+        s, halo, h = self.net.scale, self.net.halo, y_hat.shape[-2]
+        for r0 in range(0, h, max(1, rows)):
+            r1 = min(r0 + max(1, rows), h)
+            ra, rb = max(r0 - halo, 0), min(r1 + halo, h)
+            x = self.forward(y_hat[..., ra:rb, :], q)
+            yield r0 * s, x[..., (r0 - ra) * s : (r1 - ra) * s, :]
 
 
 def run_tiled(op: ExactOp, a: Tensor, tile: int, workers: int = 1) -> Tensor:

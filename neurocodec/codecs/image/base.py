@@ -127,11 +127,23 @@ class VariableRateImageModel(nn.Module):
         # Replicate padding codes cheaper than zeros; the decoder crops it away.
         return F.pad(x, (0, pw, 0, ph), mode="replicate"), (h, w)
 
+    @property
+    def y_stride(self) -> int:
+        """Pixels per latent of ``y`` on each side (``z`` is 4x coarser: ``PAD`` pixels)."""
+        return self.PAD // 4
+
     def _analysis_latents(self, x: Tensor, q: int) -> tuple[Tensor, Tensor]:
         """x ``[1,3,H,W]`` (padded) -> the continuous, gained ``y [1,M,h,w]`` and ``z``."""
-        g, _, hg, _ = self._gains(torch.tensor([q]))
-        y = self.g_a(x) * g
-        return y, self.h_a(y) * hg
+        y = self._analysis_y(x, q)
+        return y, self._hyper_analysis(y, q)
+
+    def _analysis_y(self, x: Tensor, q: int) -> Tensor:
+        """x ``[1,3,H,W]`` (padded) -> the continuous, gained ``y [1,M,H/s,W/s]``."""
+        return self.g_a(x) * self._gains(torch.tensor([q]))[0]
+
+    def _hyper_analysis(self, y: Tensor, q: int) -> Tensor:
+        """Gained ``y [1,M,h,w]`` (h, w multiples of 4) -> continuous, gained ``z [1,N,h/4,w/4]``."""
+        return self.h_a(y) * self._gains(torch.tensor([q]))[2]
 
     def _eval_forward(self, x: Tensor, q: Tensor) -> dict:
         """The exact quantized pass, image by image (each may have its own quality)."""

@@ -16,9 +16,18 @@ from neurocodec.codecs.base import Codec, reject_options
 from neurocodec.codecs.container import Container, write_atomic
 from neurocodec.codecs.image.base import VariableRateImageModel, load_compatible
 from neurocodec.codecs.image.hyperprior import HyperpriorConfig, ScaleHyperprior
-from neurocodec.codecs.image.io import to_tensor, to_uint8
+from neurocodec.codecs.image.io import to_tensor
 from neurocodec.codecs.image.mlic import MLICConfig, MLICModel
 from neurocodec.codecs.image.refine import RefineConfig, refine_latents
+from neurocodec.codecs.image.tiling import (
+    MIN_TILE,
+    SYNTHESIS_BAND_ELEMS,
+    compress_tiled,
+    decompress_tiles,
+    synthesize_uint8,
+    tile_for,
+    z_tiles,
+)
 from neurocodec.codecs.limits import (
     DEFAULT_LIMITS,
     DecodeLimits,
@@ -87,6 +96,8 @@ class ImageCodec(Codec):
     """Encode/decode whole images with a variable-rate image model (any of :data:`ARCHS`)."""
 
     medium = "image"
+    # y elements per band of the decoder's synthesis (float64 working set ~8 bytes each)
+    band_elems = SYNTHESIS_BAND_ELEMS
 
     def __init__(self, model: VariableRateImageModel, name: str, digest: str):
         self.model, self.name, self.digest = model, name, digest
@@ -112,15 +123,23 @@ class ImageCodec(Codec):
         h, w, _ = img.shape
         if max(h, w) > MAX_SIDE:
             raise InputError(f"image {w}x{h} is larger than {MAX_SIDE} pixels on a side")
-        x = to_tensor(img)
-        if refine is None or refine.steps == 0:
-            streams, z_shape = self.model.compress(x, quality)
-        else:
-            r = refine_latents(self.model, x, quality, refine)
+        tile = tile_for(h, w)
+        refining = refine is not None and refine.steps > 0
+        if refining and tile is not None:
+            raise InputError(f"--refine works on images up to {tile} pixels a side "
+                             f"(this one is {w}x{h})")
+        if tile is not None:  # entropy tiles: bounded memory (codecs/image/tiling.py)
+            streams, z_shape = compress_tiled(self.model, img, quality, tile)
+        elif refining:
+            r = refine_latents(self.model, to_tensor(img), quality, refine)
             streams, z_shape = r.streams, r.z_shape
+        else:
+            streams, z_shape = self.model.compress(to_tensor(img), quality)
+        tiling = {} if tile is None else {"tile": tile}
         c = Container(codec=self.family, model=self.name, weights=self.digest,
                       shape=[h, w, 3],
-                      meta={"quality": quality, "z_shape": list(z_shape), **(meta or {})},
+                      meta={"quality": quality, "z_shape": list(z_shape), **tiling,
+                            **(meta or {})},
                       sections=streams)
         return c.to_bytes()
 
@@ -128,17 +147,20 @@ class ImageCodec(Codec):
         """Returns uint8 ``[H, W, 3]``. Every size the file declares is checked against
         ``limits`` (default :data:`~neurocodec.codecs.limits.DEFAULT_LIMITS`) and against the
         others before any network runs; see :meth:`check`."""
-        h, w, q, zs = self.check(c, limits or DEFAULT_LIMITS)
-        x = self.model.decompress(c.sections, zs, q, (h, w))
-        return to_uint8(x)
+        h, w, q, zs, tile = self.check(c, limits or DEFAULT_LIMITS)
+        y_hat = decompress_tiles(self.model, c.sections, zs, q, tile)
+        return synthesize_uint8(self.model, y_hat, q, (h, w), self.band_elems)
 
-    def check(self, c: Container, limits: DecodeLimits) -> tuple[int, int, int, tuple[int, int]]:
-        """Validate ``c`` for this codec without decoding; returns ``(H, W, quality, z_shape)``.
+    def check(self, c: Container, limits: DecodeLimits
+              ) -> tuple[int, int, int, tuple[int, int], int | None]:
+        """Validate ``c`` for this codec without decoding; returns ``(H, W, quality, z_shape,
+        tile)`` (``tile``: pixels on a side of the entropy tiles, None for one tile).
 
         Order: medium, codec/model/weights, shape against :data:`MAX_SIDE` and
-        ``limits.max_pixels``, quality, ``z_shape`` against the shape, the section count,
-        then each rANS stream's header (symbol count, precision, lane table) against what the
-        shapes imply. Only headers are read, so the cost is independent of declared sizes."""
+        ``limits.max_pixels``, quality, ``z_shape`` against the shape, the tile, the section
+        count, then each rANS stream's header (symbol count, precision, lane table) against
+        what the shapes imply. Only headers are read, so the cost is independent of declared
+        sizes."""
         self.check_container(c)
         h, w, _ = check_int_list(c.shape, "image shape", 3, 1, MAX_SIDE)
         check_int(c.shape[2], "image channel count", 3, 3)
@@ -150,12 +172,22 @@ class ImageCodec(Codec):
         if zs != want:
             raise BitstreamError(f"invalid meta.z_shape: {zs} does not fit a {w}x{h} image "
                                  f"(expected {want})")
-        counts = self.model.stream_symbol_counts(tuple(zs))
-        if len(c.sections) != len(counts):
-            raise BitstreamError(f"file has {len(c.sections)} sections, {self.name} "
-                                 f"images have {len(counts)}")
+        tile = c.meta.get("tile")
+        if tile is not None:
+            check_int(tile, "meta.tile", MIN_TILE, MAX_SIDE)
+            if tile % pad:
+                raise BitstreamError(f"invalid meta.tile: {tile} (expected a multiple of {pad})")
+        tiles = z_tiles((zs[0], zs[1]), tile, pad)
+        # Headers are cheap to check, but a file may declare up to (2^15 / MIN_TILE)^2 tiles:
+        # count the sections first.
+        k = self.model.num_streams
+        if len(c.sections) != k * len(tiles):
+            raise BitstreamError(f"file has {len(c.sections)} sections, a {w}x{h} {self.name} "
+                                 f"image has {k * len(tiles)}")
+        counts = [n for r0, r1, c0, c1 in tiles
+                  for n in self.model.stream_symbol_counts((r1 - r0, c1 - c0))]
         for i, (data, n) in enumerate(zip(c.sections, counts)):
-            tables = self.model.z_tables if i == 0 else self.model.y_tables
+            tables = self.model.z_tables if i % k == 0 else self.model.y_tables
             try:
                 declared = rans.parse_header(data)[2]
                 if declared != n:
@@ -164,7 +196,7 @@ class ImageCodec(Codec):
                 rans.check_stream(data, n, tables)
             except BitstreamError as e:
                 raise BitstreamError(f"section {i}: {e}") from None
-        return h, w, q, (zs[0], zs[1])
+        return h, w, q, (zs[0], zs[1]), tile
 
 
 HyperpriorImageCodec = ImageCodec  # the name it had when it served one architecture

@@ -186,7 +186,16 @@ class ScaleHyperprior(VariableRateImageModel):
     @torch.no_grad()
     def decompress(self, streams: list[bytes], z_shape: tuple[int, int], q: int,
                    out_hw: tuple[int, int]) -> Tensor:
-        """Inverse of :meth:`compress`; returns float ``[1,3,H,W]`` in [0,1] cropped to ``out_hw``.
+        """Inverse of :meth:`compress`; returns float ``[1,3,H,W]`` in [0,1] cropped to ``out_hw``."""
+        h, w = out_hw
+        y_hat = self.decompress_latents(streams, z_shape, q)
+        return self._decode_synthesis(y_hat, q).clamp(0, 1)[..., :h, :w]
+
+    @torch.no_grad()
+    def decompress_latents(self, streams: list[bytes], z_shape: tuple[int, int], q: int
+                           ) -> Tensor:
+        """The streams of :meth:`compress_latents` -> float32 ``y_hat [1,M,4*zh,4*zw]``
+        (before the inverse gain), which :meth:`_decode_synthesis` turns into pixels.
 
         On a CUDA model the rANS decode runs in the Triton kernel and the symbols stay on the
         device; the hyper-synthesis that picks the tables stays on the CPU in float64."""
@@ -196,6 +205,5 @@ class ScaleHyperprior(VariableRateImageModel):
         means, _, idx = self._hyper_synthesis(z_hat, q)
         idx = torch.from_numpy(idx.ravel()).to(dev) if kernel else idx.ravel()
         y_sym = torch.as_tensor(dispatch.decode(streams[1], idx, self.y_tables), device=dev)
-        y_hat = (y_sym.reshape(means.shape).double() + means.to(dev)).float()
-        h, w = out_hw
-        return self._decode_synthesis(y_hat, q).clamp(0, 1)[..., :h, :w]
+        del idx
+        return (y_sym.reshape(means.shape).double() + means.to(dev)).float()

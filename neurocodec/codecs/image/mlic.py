@@ -228,15 +228,23 @@ class MLICModel(VariableRateImageModel):
     def decompress(self, streams: list[bytes], z_shape: tuple[int, int], q: int,
                    out_hw: tuple[int, int]) -> Tensor:
         """Inverse of :meth:`compress`; returns float ``[1,3,H,W]`` in [0,1] cropped to
-        ``out_hw``. The rANS passes decode on the CPU (their indexes are made there)."""
+        ``out_hw``."""
+        h, w = out_hw
+        y_hat = self.decompress_latents(streams, z_shape, q)
+        return self._decode_synthesis(y_hat, q).clamp(0, 1)[..., :h, :w]
+
+    @torch.no_grad()
+    def decompress_latents(self, streams: list[bytes], z_shape: tuple[int, int], q: int
+                           ) -> Tensor:
+        """The streams of :meth:`compress_latents` -> float32 ``y_hat [1,M,4*zh,4*zw]``
+        (before the inverse gain) on the model's device. The rANS passes decode on the CPU
+        (their indexes are made there)."""
         if len(streams) != self.num_streams:
             raise BitstreamError(f"expected {self.num_streams} streams, got {len(streams)}")
         z_hat = self._decode_z(streams[0], z_shape)
         coder = RansPassDecoder(streams[1:], self.y_tables, self.table_scales, self.scale_bound)
         out = self._entropy_model(z_hat, q, coder)
-        dev = self._z_medians().device
-        h, w = out_hw
-        return self._decode_synthesis(out.y_hat.float().to(dev), q).clamp(0, 1)[..., :h, :w]
+        return out.y_hat.float().to(self._z_medians().device)
 
 
 def model_stats(cfg: MLICConfig | None = None, size: int = 256) -> dict[str, tuple[int, float]]:
