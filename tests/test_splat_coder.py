@@ -67,6 +67,82 @@ def test_round_trip_within_bounds(coder, name):
     assert np.allclose(np.linalg.norm(d.quats, axis=1), 1, atol=1e-5)
 
 
+def test_format1_files_still_decode(coder):
+    # written by format 1 (no neighbour prediction): same quantization, same bounds
+    s = read_scene(SPLAT / "flowers_200.ply")
+    c = Container.from_bytes((SPLAT / "gsc_format1_flowers_200_q2.ncb").read_bytes())
+    assert c.meta["format"] == 1
+    for fmt in (2, 0):  # a format-1 file claiming another format: refused
+        with pytest.raises(BitstreamError, match="format"):
+            coder.decode(Container.from_bytes(Container(
+                **{**c.__dict__, "meta": {**c.meta, "format": fmt}}).to_bytes()))
+    d = coder.decode(c)
+    o = s.subset(_matched(s, d))
+    st = cd.steps_for(2)
+    assert d.n == s.n and d.sh_degree == 2
+    assert np.abs(d.scales - o.scales).max() <= st.scale / 2 + 1e-5
+    assert np.abs(d.sh_rest - o.sh_rest).max() <= st.rest / 2 + 1e-5
+    assert np.abs((cd.canonical_quats(o.quats) * d.quats).sum(axis=1)).min() > 0.99
+    # and the same quantized scene as format 2 decodes to
+    d2 = coder.decode(Container.from_bytes(coder.encode(s, 2)))
+    for a in ("means", "scales", "quats", "opacities", "sh_dc", "sh_rest"):
+        assert np.array_equal(getattr(d, a), getattr(d2, a))
+
+
+def test_nearest_previous_is_brute_force():
+    rng = np.random.default_rng(3)
+    xi = rng.integers(0, 50, size=(300, 3)).astype(np.int64)
+    nbr = cd.nearest_previous(xi, 16, 4)
+    for i in range(300):
+        cand = list(range(max(0, i - 16), i))
+        d = [int(((xi[i] - xi[j]) ** 2).sum()) for j in cand]
+        want = [cand[t] for t in sorted(range(len(cand)), key=lambda t: (d[t], -cand[t]))][:4]
+        got = [int(v) for v in nbr[i] if v >= 0]
+        assert got == want
+    assert (nbr[0] == -1).all() and nbr[1, 0] == 0 and (nbr[1, 1:] == -1).all()
+
+
+def test_context_streams_round_trip_and_refuse_corruption():
+    from neurocodec.codecs.splat.streams import (
+        CtxChannel,
+        CtxSpec,
+        decode_ctx_stream,
+        encode_ctx_stream,
+    )
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    nbr = cd.previous(n, 3)
+    st = rng.integers(0, 3, n)
+    v0 = np.cumsum(rng.integers(-3, 4, n))
+    v1 = np.rint(rng.laplace(0, 5, n)).astype(np.int64) + v0 // 3
+    v1[7] = 1 << 28  # an escape
+    chs = [CtxChannel(v0, st, 3, n_self=6),
+           CtxChannel(v1, np.zeros(n, int), 1, 4, 5, (0,), cls=st),
+           CtxChannel(st, st, 3, pred_ok=False)]
+    specs = [CtxSpec(st, 3, n_self=6), CtxSpec(np.zeros(n, int), 1, 4, 5, (0,),
+                                               cls=lambda ch: ch[2] if len(ch) > 2 else st),
+             CtxSpec(st, 3)]
+    data = encode_ctx_stream(chs, nbr)
+    assert data == encode_ctx_stream(chs, nbr)
+    out = decode_ctx_stream(data, specs, nbr, n, "t")
+    for a, b in zip(out, (v0, v1, st)):
+        assert np.array_equal(a, b)
+    with pytest.raises(BitstreamError):  # beyond the caller's bound
+        decode_ctx_stream(data, specs, nbr, n, "t", limit=1 << 20)
+    with pytest.raises(BitstreamError):  # a static context beyond its count
+        decode_ctx_stream(data, [CtxSpec(st + 1, 3, n_self=6)] + specs[1:], nbr, n, "t")
+    for cut in (3, 40, len(data) - 2):
+        with pytest.raises(BitstreamError):
+            decode_ctx_stream(data[:cut], specs, nbr, n, "t")
+    b = bytearray(data)
+    b[5] = 250  # a table that does not exist
+    with pytest.raises(BitstreamError):
+        decode_ctx_stream(bytes(b), specs, nbr, n, "t")
+    with pytest.raises(ValueError):  # a context from a later channel
+        encode_ctx_stream([CtxChannel(v0, st, 3, 1, 4, (1,)), chs[1]], nbr)
+
+
 def test_rotation_canonicalisation():
     rng = np.random.default_rng(0)
     q = rng.normal(size=(500, 4)).astype(np.float32) * 3
@@ -137,7 +213,7 @@ def test_hostile_headers_refused_before_allocation(coder):
     bad(sections=c.sections[:2])
     bad(sections=[*c.sections, b""])
     bad(sections=[c.sections[1], c.sections[0], c.sections[2]])
-    for key, val in (("sh_degree", 7), ("format", 2), ("base", -1.0), ("origin", [0, 0]),
+    for key, val in (("sh_degree", 7), ("format", 3), ("base", -1.0), ("origin", [0, 0]),
                      ("steps", {"scale": 0.1}), ("rot_thresholds", [1, 2]),
                      ("pos_shift", "x")):
         bad(meta={**c.meta, key: val})

@@ -56,12 +56,20 @@ from neurocodec.codecs.limits import (
     check_int_list,
 )
 from neurocodec.codecs.splat.scene import SH_COEFFS, SplatScene
-from neurocodec.codecs.splat.streams import Channel, decode_stream, encode_stream
+from neurocodec.codecs.splat.streams import (
+    CtxChannel,
+    CtxSpec,
+    decode_ctx_stream,
+    decode_stream,
+    encode_ctx_stream,
+)
 from neurocodec.entropy import arrays
 from neurocodec.errors import BitstreamError, InputError
 
 NAME = "gsc"
-FORMAT = 1
+FORMAT = 2
+FORMATS = (1, 2)  # format 1: no prediction from neighbours (still decoded)
+FORMAT1_DIGEST = "ba16e31a4c9c5107"  # the configuration digest format-1 files carry
 GRID_BITS = 21
 GRID = (1 << GRID_BITS) - 1
 KMAX = GRID_BITS
@@ -69,6 +77,9 @@ LN2 = 0.6931471805599453
 ROT_LEVELS = 3  # rotation step multipliers 1, 2, 4, 8
 DIST_CTX = 8  # context buckets of the distance to the predecessor
 MAX_SYMBOL = 1 << 24  # |quantized attribute| (beyond: a corrupted file)
+PREV = 4  # scales: predicted from the previous PREV Gaussians in Morton order
+KNN, WINDOW = 4, 64  # attributes: from the KNN nearest of the previous WINDOW Gaussians
+N_SELF, N_CROSS = 8, 6  # context buckets (see streams.encode_ctx_stream)
 
 
 @dataclass(frozen=True)
@@ -215,6 +226,39 @@ def _rint(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x), -MAX_SYMBOL, MAX_SYMBOL).astype(np.int64)
 
 
+def previous(n: int, k: int = PREV) -> np.ndarray:
+    """``[n, k]``: the ``k`` Gaussians before each one in file order (-1 before the first)."""
+    nbr = np.arange(n, dtype=np.int64)[:, None] - np.arange(1, k + 1)[None, :]
+    return np.where(nbr >= 0, nbr, -1)
+
+
+@nb.njit(cache=True)
+def nearest_previous(xi, window, k):
+    """``[n, k]``: for each Gaussian, the ``k`` nearest (squared grid distance, ties to the
+    earlier candidate) of the ``window`` Gaussians before it in file order; -1 pads."""
+    n = xi.shape[0]
+    out = np.full((n, k), -1, np.int64)
+    best = np.empty(k, np.int64)
+    for i in range(n):
+        m = 0
+        for jj in range(i - 1, max(0, i - window) - 1, -1):
+            d = np.int64(0)
+            for a in range(3):
+                t = xi[i, a] - xi[jj, a]
+                d += t * t
+            if m < k or d < best[m - 1]:
+                p = m if m < k else k - 1
+                while p > 0 and best[p - 1] > d:
+                    best[p] = best[p - 1]
+                    out[i, p] = out[i, p - 1]
+                    p -= 1
+                best[p] = d
+                out[i, p] = jj
+                if m < k:
+                    m += 1
+    return out
+
+
 # --- the codec ----------------------------------------------------------------------------
 
 class SplatCoder(Codec):
@@ -287,16 +331,23 @@ class SplatCoder(Codec):
         rest = _rint(s.sh_rest.astype(np.float64) / steps.rest)
 
         zero = np.zeros(n, np.int64)
-        dc_ctx = dist_ctx(r)
-        sec0 = encode_stream([Channel(qs[:, a], zero, 1) for a in range(3)])
-        sec1 = encode_stream([Channel(r[:, a], k, KMAX + 1, delta_ok=False) for a in range(3)])
-        rest_ch = [Channel(rest[:, kk, c], dc_ctx, DIST_CTX)
-                   for kk in range(rest.shape[1]) for c in range(3)]
-        sec2 = encode_stream(
-            [Channel(big, j, ROT_LEVELS + 1, delta_ok=False)]
-            + [Channel(qr[:, a], j, ROT_LEVELS + 1) for a in range(3)]
-            + [Channel(qa, dc_ctx, DIST_CTX)]
-            + [Channel(v, dc_ctx, DIST_CTX) for v in (y, co, cg)] + rest_ch)
+        sec0 = encode_ctx_stream(
+            [CtxChannel(qs[:, a], zero, 1, N_SELF, N_CROSS if a else 1, tuple(range(a)))
+             for a in range(3)], previous(n))
+        sec1 = encode_ctx_stream(
+            [CtxChannel(r[:, a], k, KMAX + 1, 1, N_CROSS if a else 1, tuple(range(a)),
+                        pred_ok=False) for a in range(3)], None)
+        cls = big * (ROT_LEVELS + 1) + j
+        nbr = nearest_previous(np.cumsum(r << k[:, None], axis=0), WINDOW, KNN)  # decoded
+        ch = [CtxChannel(big, j, ROT_LEVELS + 1, pred_ok=False)]
+        ch += [CtxChannel(qr[:, a], j, ROT_LEVELS + 1, N_SELF, N_CROSS if a else 1,
+                          tuple(range(1, a + 1)), cls=cls) for a in range(3)]
+        ch += [CtxChannel(qa, zero, 1, N_SELF)]
+        ch += [CtxChannel(v, zero, 1, N_SELF, N_CROSS if a else 1, tuple(range(5, 5 + a)))
+               for a, v in enumerate((y, co, cg))]
+        ch += [CtxChannel(rest[:, kk, c], zero, 1, N_SELF)
+               for kk in range(rest.shape[1]) for c in range(3)]
+        sec2 = encode_ctx_stream(ch, nbr)
         info = {"format": FORMAT, "sh_degree": s.sh_degree, "steps": asdict(steps),
                 "origin": [float(v) for v in origin], "base": base, "pos_shift": shift,
                 "rot_thresholds": thr}
@@ -304,7 +355,38 @@ class SplatCoder(Codec):
 
     # --- decode ---------------------------------------------------------------------------
     def decode(self, c: Container, limits: DecodeLimits | None = None) -> SplatScene:
-        n, degree, steps, origin, base, shift, thr = self.check(c, limits or DEFAULT_LIMITS)
+        fmt, n, degree, steps, origin, base, shift, thr = self.check(c, limits or DEFAULT_LIMITS)
+        if fmt == 1:
+            return self._decode_v1(c, n, degree, steps, origin, base, shift, thr)
+        K = SH_COEFFS[degree]
+        zero = np.zeros(n, np.int64)
+        qs = np.stack(decode_ctx_stream(
+            c.sections[0], [CtxSpec(zero, 1, N_SELF, N_CROSS if a else 1, tuple(range(a)))
+                            for a in range(3)], previous(n), n, "scales", MAX_SYMBOL), axis=1)
+        k = size_class(qs, steps.scale, shift)
+        r = np.stack(decode_ctx_stream(
+            c.sections[1], [CtxSpec(k, KMAX + 1, 1, N_CROSS if a else 1, tuple(range(a)))
+                            for a in range(3)], None, n, "positions", MAX_SYMBOL), axis=1)
+        xi = np.cumsum(r << k[:, None], axis=0)
+        j = rot_level(qs, thr)
+        nbr = nearest_previous(xi, WINDOW, KNN)
+        def cls(ch):  # the rotation's class: its dropped component (channel 0) and step
+            return ch[0] * (ROT_LEVELS + 1) + j
+
+        specs = [CtxSpec(j, ROT_LEVELS + 1)]
+        specs += [CtxSpec(j, ROT_LEVELS + 1, N_SELF, N_CROSS if a else 1,
+                          tuple(range(1, a + 1)), cls=cls) for a in range(3)]
+        specs += [CtxSpec(zero, 1, N_SELF)]
+        specs += [CtxSpec(zero, 1, N_SELF, N_CROSS if a else 1, tuple(range(5, 5 + a)))
+                  for a in range(3)]
+        specs += [CtxSpec(zero, 1, N_SELF) for _ in range(3 * K)]
+        ch = decode_ctx_stream(c.sections[2], specs, nbr, n, "attributes", MAX_SYMBOL)
+        vals = np.stack(ch[1:], axis=1) if n else np.zeros((0, len(ch) - 1), np.int64)
+        return _scene(qs, xi, j, ch[0], vals, n, K, steps, origin, base)
+
+    @staticmethod
+    def _decode_v1(c: Container, n, degree, steps, origin, base, shift, thr) -> SplatScene:
+        """Format 1: every channel raw or differences along the Morton order."""
         K = SH_COEFFS[degree]
         zero = np.zeros(n, np.int64)
         qs = np.stack(decode_stream(c.sections[0], [(zero, 1)] * 3, n, "scales"), axis=1)
@@ -325,25 +407,21 @@ class SplatCoder(Codec):
         vals = np.stack(ch[1:], axis=1) if n else np.zeros((0, len(ch) - 1), np.int64)
         if n and np.abs(vals).max() > MAX_SYMBOL:
             raise BitstreamError("corrupted file: attribute out of range")
-        three = vals[:, 0:3] * (steps.rot * 2.0 ** j)[:, None]
-        quats = from_smallest_three(big, three)
-        a = np.clip(vals[:, 3] * steps.alpha, steps.alpha / 4, 1.0 - steps.alpha / 4)
-        a = np.clip(a, 1e-6, 1 - 1e-6)
-        opac = np.log(a / (1.0 - a))
-        rr, gg, bb = ycocg_inv(vals[:, 4], vals[:, 5], vals[:, 6])
-        dc = np.stack([rr, gg, bb], axis=1) * steps.dc
-        rest = vals[:, 7:].reshape(n, K, 3) * steps.rest
-        means = np.asarray(origin)[None, :] + xi.astype(np.float64) * base
-        f32 = np.float32
-        return SplatScene(means.astype(f32), (qs * steps.scale).astype(f32), quats,
-                          opac.astype(f32), dc.astype(f32), rest.astype(f32))
+        return _scene(qs, xi, j, big, vals, n, K, steps, origin, base)
+
+    def check_container(self, c: Container) -> None:
+        if c.weights == FORMAT1_DIGEST:  # format 1's configuration: still decoded
+            c = Container(**{**c.__dict__, "weights": self.digest})
+        super().check_container(c)
 
     def check(self, c: Container, limits: DecodeLimits):
         self.check_container(c)
         n, floats = check_int_list(c.shape, "shape", 2, 0, 1 << 40)
         check_gaussians(n, limits)
         m = c.meta
-        check_int(m.get("format"), "meta.format", FORMAT, FORMAT)
+        fmt = check_int(m.get("format"), "meta.format", FORMATS[0], FORMATS[-1])
+        if (fmt == 1) != (c.weights == FORMAT1_DIGEST):
+            raise BitstreamError(f"meta.format {fmt} does not match the file's configuration")
         degree = check_int(m.get("sh_degree"), "meta.sh_degree", 0, 3)
         if floats != 14 + 3 * SH_COEFFS[degree]:
             raise BitstreamError(f"shape {c.shape} does not match SH degree {degree}")
@@ -361,7 +439,25 @@ class SplatCoder(Codec):
                              1 << 24)
         if len(c.sections) != 3:
             raise BitstreamError(f"expected 3 sections, found {len(c.sections)}")
-        return n, degree, steps, origin, base, shift, thr
+        return fmt, n, degree, steps, origin, base, shift, thr
+
+
+def _scene(qs, xi, j, big, vals, n, K, steps, origin, base) -> SplatScene:
+    """The scene from its decoded integers (both formats)."""
+    if n and (big.min() < 0 or big.max() > 3):
+        raise BitstreamError("corrupted file: invalid rotation index")
+    three = vals[:, 0:3] * (steps.rot * 2.0 ** j)[:, None]
+    quats = from_smallest_three(big, three)
+    a = np.clip(vals[:, 3] * steps.alpha, steps.alpha / 4, 1.0 - steps.alpha / 4)
+    a = np.clip(a, 1e-6, 1 - 1e-6)
+    opac = np.log(a / (1.0 - a))
+    rr, gg, bb = ycocg_inv(vals[:, 4], vals[:, 5], vals[:, 6])
+    dc = np.stack([rr, gg, bb], axis=1) * steps.dc
+    rest = vals[:, 7:].reshape(n, K, 3) * steps.rest
+    means = np.asarray(origin)[None, :] + xi.astype(np.float64) * base
+    f32 = np.float32
+    return SplatScene(means.astype(f32), (qs * steps.scale).astype(f32), quats,
+                      opac.astype(f32), dc.astype(f32), rest.astype(f32))
 
 
 def _float(v: Any, name: str, lo: float, hi: float) -> float:
