@@ -78,13 +78,13 @@ def test_format1_files_still_decode(coder):
                 **{**c.__dict__, "meta": {**c.meta, "format": fmt}}).to_bytes()))
     d = coder.decode(c)
     o = s.subset(_matched(s, d))
-    st = cd.steps_for(2)
+    st = cd.Steps(**c.meta["steps"])
     assert d.n == s.n and d.sh_degree == 2
     assert np.abs(d.scales - o.scales).max() <= st.scale / 2 + 1e-5
     assert np.abs(d.sh_rest - o.sh_rest).max() <= st.rest / 2 + 1e-5
     assert np.abs((cd.canonical_quats(o.quats) * d.quats).sum(axis=1)).min() > 0.99
-    # and the same quantized scene as format 2 decodes to
-    d2 = coder.decode(Container.from_bytes(coder.encode(s, 2)))
+    # and the same quantized scene as format 2 decodes to, at the same steps
+    d2 = coder.decode(Container.from_bytes(coder.encode(s, 2, steps=st)))
     for a in ("means", "scales", "quats", "opacities", "sh_dc", "sh_rest"):
         assert np.array_equal(getattr(d, a), getattr(d2, a))
 
@@ -139,6 +139,21 @@ def test_context_streams_round_trip_and_refuse_corruption():
     b[5] = 250  # a table that does not exist
     with pytest.raises(BitstreamError):
         decode_ctx_stream(bytes(b), specs, nbr, n, "t")
+    # wide values with their low bits apart (positions); escapes in the high part
+    w = rng.integers(-(1 << 16), 1 << 16, n)
+    w[9] = -(1 << 29)
+    sw = [CtxChannel(w, st, 3, 1, 4, (), pred_ok=False, split=True),
+          CtxChannel(v0, st, 3, 1, 4, (0,), pred_ok=False, split=True)]
+    data = encode_ctx_stream(sw, None)
+    assert len(data) < n * 2 * 2.5  # ~17 bits per wide value, not 48 (escapes)
+    out = decode_ctx_stream(data, [CtxSpec(st, 3, 1, 4, (), split=True),
+                                   CtxSpec(st, 3, 1, 4, (0,), split=True)], None, n, "t")
+    assert np.array_equal(out[0], w) and np.array_equal(out[1], v0)
+    b = bytearray(data)
+    b[5 + 3 * 4] = 9  # the first channel's first shift: beyond MAX_SHIFT
+    with pytest.raises(BitstreamError, match="split"):
+        decode_ctx_stream(bytes(b), [CtxSpec(st, 3, 1, 4, (), split=True),
+                                     CtxSpec(st, 3, 1, 4, (0,), split=True)], None, n, "t")
     with pytest.raises(ValueError):  # a context from a later channel
         encode_ctx_stream([CtxChannel(v0, st, 3, 1, 4, (1,)), chs[1]], nbr)
 

@@ -101,7 +101,7 @@ class Steps:
 
 
 # The steps at Q_FACTORS = 1 (quality 2): see the module docstring for how they were found.
-BASE_STEPS = Steps(scale=0.066, pos=0.17, rot=0.018, alpha=0.015, dc=0.06, rest=0.09)
+BASE_STEPS = Steps(scale=0.089, pos=0.17, rot=0.018, alpha=0.015, dc=0.06, rest=0.09)
 # Quality q multiplies every step by Q_FACTORS[q].
 Q_FACTORS = (2.0, 1.4142, 1.0, 0.7071, 0.5, 0.3536, 0.25, 0.1768)
 QUALITIES = list(range(len(Q_FACTORS)))
@@ -336,7 +336,7 @@ class SplatCoder(Codec):
              for a in range(3)], previous(n))
         sec1 = encode_ctx_stream(
             [CtxChannel(r[:, a], k, KMAX + 1, 1, N_CROSS if a else 1, tuple(range(a)),
-                        pred_ok=False) for a in range(3)], None)
+                        pred_ok=False, split=True) for a in range(3)], None)
         cls = big * (ROT_LEVELS + 1) + j
         nbr = nearest_previous(np.cumsum(r << k[:, None], axis=0), WINDOW, KNN)  # decoded
         ch = [CtxChannel(big, j, ROT_LEVELS + 1, pred_ok=False)]
@@ -365,8 +365,9 @@ class SplatCoder(Codec):
                             for a in range(3)], previous(n), n, "scales", MAX_SYMBOL), axis=1)
         k = size_class(qs, steps.scale, shift)
         r = np.stack(decode_ctx_stream(
-            c.sections[1], [CtxSpec(k, KMAX + 1, 1, N_CROSS if a else 1, tuple(range(a)))
-                            for a in range(3)], None, n, "positions", MAX_SYMBOL), axis=1)
+            c.sections[1], [CtxSpec(k, KMAX + 1, 1, N_CROSS if a else 1, tuple(range(a)),
+                                    split=True) for a in range(3)], None, n, "positions",
+            MAX_SYMBOL), axis=1)
         xi = np.cumsum(r << k[:, None], axis=0)
         j = rot_level(qs, thr)
         nbr = nearest_previous(xi, WINDOW, KNN)

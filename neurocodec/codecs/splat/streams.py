@@ -51,6 +51,12 @@ def _costs_by_ctx(sym: np.ndarray, ctx: np.ndarray, n_ctx: int) -> tuple[float, 
     """The cheapest family table per context and the total bits (table bytes included): the
     exact cost of :func:`arrays.group_costs`, from one histogram of (context, value) pairs
     without BLAS (whose threads cost more than these small products)."""
+    out = _ctx_costs(sym, ctx, n_ctx)
+    tables = np.argmin(out, axis=1).astype(np.uint8)
+    return float(out[np.arange(n_ctx), tables].sum()) + 8 * n_ctx, tables
+
+
+def _ctx_costs(sym: np.ndarray, ctx: np.ndarray, n_ctx: int) -> np.ndarray:
     cost_t, lo, hi = _cost_t()
     v = np.asarray(sym, np.int64)
     ctx = np.asarray(ctx, np.int64)
@@ -66,8 +72,12 @@ def _costs_by_ctx(sym: np.ndarray, ctx: np.ndarray, n_ctx: int) -> tuple[float, 
         out[c[first]] = np.add.reduceat(m, first, axis=0)
     out += (np.bincount(ctx[~inside], minlength=n_ctx)
             * float(arrays.ESCAPE_BITS + arrays.PRECISION))[:, None]
-    tables = np.argmin(out, axis=1).astype(np.uint8)
-    return float(out[np.arange(n_ctx), tables].sum()) + 8 * n_ctx, tables
+    return out
+
+
+def _ctx_bits(sym: np.ndarray, ctx: np.ndarray, n_ctx: int) -> np.ndarray:
+    """Bits per context with its cheapest table."""
+    return _ctx_costs(sym, ctx, n_ctx).min(axis=1)
 
 
 @lru_cache(maxsize=1)
@@ -160,6 +170,28 @@ def decode_stream(data: bytes, contexts: list[tuple[np.ndarray, int]], n: int,
 # then the rANS stream.
 
 PRED = 2
+MAX_SHIFT = 8  # low bits a split channel may code apart
+
+
+def _split(s: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``s = (hi << shift) + lo + half`` with ``lo`` centred in ``[-half, half)``."""
+    half = np.where(shift > 0, np.int64(1) << np.maximum(shift - 1, 0), 0)
+    return s >> shift, (s & ((np.int64(1) << shift) - 1)) - half
+
+
+def _join(hi: np.ndarray, lo: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    half = np.where(shift > 0, np.int64(1) << np.maximum(shift - 1, 0), 0)
+    return (hi << shift) + lo + half
+
+
+def _choose_shifts(s: np.ndarray, static: np.ndarray, n_static: int) -> np.ndarray:
+    """Per static context, the shift whose high part (one table) and low part (one table)
+    cost the fewest bits."""
+    costs = np.empty((MAX_SHIFT + 1, n_static))
+    for sh in range(MAX_SHIFT + 1):
+        hi, lo = _split(s, np.full(s.size, sh, np.int64))
+        costs[sh] = _ctx_bits(hi, static, n_static) + _ctx_bits(lo, static, n_static)
+    return np.argmin(costs, axis=0).astype(np.int64)
 
 
 @dataclass
@@ -172,6 +204,7 @@ class CtxChannel:
     cross: tuple[int, ...] = ()  # those earlier channels
     cls: np.ndarray | None = None  # int [N]: predict only from neighbours of the same class
     pred_ok: bool = True  # False: only RAW
+    split: bool = False  # low bits apart, per static context (wide values: positions)
 
     @property
     def n_ctx(self) -> int:
@@ -189,6 +222,7 @@ class CtxSpec:
     cross: tuple[int, ...] = ()
     cls: np.ndarray | Callable[[list[np.ndarray]], np.ndarray] | None = None  # or from the
     # channels decoded before this one
+    split: bool = False
 
     @property
     def n_ctx(self) -> int:
@@ -342,7 +376,7 @@ def encode_ctx_stream(channels: list[CtxChannel], nbr: np.ndarray | None,
     n = len(channels[0].values) if channels else 0
     nbr = _nbr(nbr, n)
     lanes = lanes or int(np.clip(n * len(channels) // 16384, 1, 32))
-    head, syms, idx = [], [], []
+    head, syms, idx, lows = [], [], [], []
     flat = np.zeros(n * len(channels), np.int64)
     for c, ch in enumerate(channels):
         v = np.asarray(ch.values, np.int64)
@@ -365,10 +399,23 @@ def encode_ctx_stream(channels: list[CtxChannel], nbr: np.ndarray | None,
             if best is None or cost < best[0]:
                 best = (cost, mode, s, tables, ctx)
         _, mode, s, tables, ctx = best
+        extra = b""
+        if ch.split:
+            shifts = _choose_shifts(s, static, ch.n_static)
+            s, lo = _split(s, shifts[static])
+            flat[c * n: (c + 1) * n] = s
+            _contexts(flat, c, n, nbr, static, ch.n_self, ch.n_cross, cross, ctx)
+            _, tables = _costs_by_ctx(s, ctx, ch.n_ctx)
+            _, lo_tables = _costs_by_ctx(lo, static, ch.n_static)
+            extra = shifts.astype(np.uint8).tobytes() + lo_tables.tobytes()
+            lows.append((lo, lo_tables.astype(np.int32)[static]))
         flat[c * n: (c + 1) * n] = s
-        head.append(_CH.pack(mode, centre if mode == RAW else 0) + tables.tobytes())
+        head.append(_CH.pack(mode, centre if mode == RAW else 0) + tables.tobytes() + extra)
         syms.append(s.astype(np.int32))
         idx.append(tables.astype(np.int32)[ctx])
+    for lo, ind in lows:  # the split channels' low parts, after every channel
+        syms.append(lo.astype(np.int32))
+        idx.append(ind)
     sym = np.concatenate(syms) if syms else np.zeros(0, np.int32)
     ind = np.concatenate(idx) if idx else np.zeros(0, np.int32)
     return b"".join(head) + rans.encode(sym, ind, arrays.family(), lanes=lanes)
@@ -380,7 +427,7 @@ def decode_ctx_stream(data: bytes, specs: list[CtxSpec], nbr: np.ndarray | None,
     ``limit``, is a :class:`BitstreamError`."""
     fam = arrays.family()
     nbr = _nbr(nbr, n)
-    pos, modes, tabs, statics, crosses = 0, [], [], [], []
+    pos, modes, tabs, statics, crosses, lows = 0, [], [], [], [], []
     for c, sp in enumerate(specs):
         if pos + _CH.size + sp.n_ctx > len(data):
             raise BitstreamError(f"{what}: stream truncated in its channel headers")
@@ -395,23 +442,41 @@ def decode_ctx_stream(data: bytes, specs: list[CtxSpec], nbr: np.ndarray | None,
         st = np.ascontiguousarray(sp.static, np.int64)
         if st.size != n or (n and (int(st.min()) < 0 or int(st.max()) >= sp.n_static)):
             raise BitstreamError(f"{what}: context out of range")
+        if sp.split:
+            if pos + 2 * sp.n_static > len(data):
+                raise BitstreamError(f"{what}: stream truncated in its channel headers")
+            shifts = np.frombuffer(data, np.uint8, count=sp.n_static, offset=pos).astype(
+                np.int64)
+            lo_tab = np.frombuffer(data, np.uint8, count=sp.n_static,
+                                   offset=pos + sp.n_static).astype(np.int64)
+            pos += 2 * sp.n_static
+            if sp.n_static and (int(shifts.max()) > MAX_SHIFT
+                                or int(lo_tab.max()) >= fam.num_tables):
+                raise BitstreamError(f"{what}: invalid low-bit split")
+            lows.append((c, shifts, lo_tab, st))
         modes.append((mode, centre))
         tabs.append(tables)
         statics.append(st)
         crosses.append(_cross(sp, c))
+    n_main = len(specs)
+    for _, _, lo_tab, st in lows:  # pseudo-channels: static context only
+        tabs.append(lo_tab)
+        statics.append(st)
+        crosses.append(np.zeros(0, np.int64))
     body = data[pos:]
-    lanes, counts = rans.check_stream(body, n * len(specs), fam)
+    n_ch = len(statics)
+    lanes, counts = rans.check_stream(body, n * n_ch, fam)
     words = np.frombuffer(body, dtype="<u2", offset=rans.HEADER.size + 4 * lanes)
     seg_end = np.cumsum(counts)
     seg_start = seg_end - counts
-    out = np.empty(n * len(specs), np.int32)
+    out = np.empty(n * n_ch, np.int32)
     tab_off = np.cumsum([0] + [t.size for t in tabs]).astype(np.int64)
     cross_off = np.cumsum([0] + [x.size for x in crosses]).astype(np.int64)
     rc = _decode_ctx_kernel(
-        words, seg_start, seg_end, n, len(specs), nbr,
+        words, seg_start, seg_end, n, n_ch, nbr,
         np.stack(statics) if statics else np.zeros((0, n), np.int64),
-        np.array([sp.n_self for sp in specs], np.int64),
-        np.array([sp.n_cross for sp in specs], np.int64), cross_off,
+        np.array([sp.n_self for sp in specs] + [1] * len(lows), np.int64),
+        np.array([sp.n_cross for sp in specs] + [1] * len(lows), np.int64), cross_off,
         np.concatenate(crosses) if crosses else np.zeros(0, np.int64), tab_off,
         np.concatenate(tabs) if tabs else np.zeros(0, np.int64), fam.cdf,
         fam.lengths.astype(np.int64), fam.offsets.astype(np.int64), fam.lut, fam.precision,
@@ -419,8 +484,12 @@ def decode_ctx_stream(data: bytes, specs: list[CtxSpec], nbr: np.ndarray | None,
     if rc != 0:
         raise BitstreamError(f"{what}: rANS stream corrupted or truncated (lane {-rc - 1})")
     res = []
+    split = {c: (n_main + t, shifts, st) for t, (c, shifts, _, st) in enumerate(lows)}
     for c, ((mode, centre), sp) in enumerate(zip(modes, specs)):
         s = out[c * n: (c + 1) * n].astype(np.int64)
+        if c in split:
+            t, shifts, st = split[c]
+            s = _join(s, out[t * n: (t + 1) * n].astype(np.int64), shifts[st])
         if mode == RAW:
             v = s + centre
             if n and np.abs(v).max() > limit:
