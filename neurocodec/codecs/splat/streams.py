@@ -14,6 +14,10 @@ previous Gaussian's value along the file's (Morton) order (``DELTA``), whichever
 
 Layout: for each channel ``u8 mode | i32 centre (LE) | u8 table[n_contexts]``, then the rANS
 stream of every channel's symbols, channel after channel.
+
+That is gsc format 1 (still decoded). Format 2 codes *context streams* (below): channels
+predicted from decoded neighbours, with each symbol's table picked by a context of decoded
+symbols, and optionally the low bits of wide values apart.
 """
 
 from __future__ import annotations
@@ -65,11 +69,7 @@ def _ctx_costs(sym: np.ndarray, ctx: np.ndarray, n_ctx: int) -> np.ndarray:
     hist = np.bincount(ctx[inside] * span + (v[inside] - lo), minlength=n_ctx * span)
     nz = np.flatnonzero(hist)
     out = np.zeros((n_ctx, cost_t.shape[1]))
-    if nz.size:
-        c, b = nz // span, nz % span
-        m = hist[nz][:, None].astype(np.float64) * cost_t[b]
-        first = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
-        out[c[first]] = np.add.reduceat(m, first, axis=0)
+    _accumulate(nz // span, nz % span, hist[nz].astype(np.float64), cost_t, out)
     out += (np.bincount(ctx[~inside], minlength=n_ctx)
             * float(arrays.ESCAPE_BITS + arrays.PRECISION))[:, None]
     return out
@@ -78,6 +78,14 @@ def _ctx_costs(sym: np.ndarray, ctx: np.ndarray, n_ctx: int) -> np.ndarray:
 def _ctx_bits(sym: np.ndarray, ctx: np.ndarray, n_ctx: int) -> np.ndarray:
     """Bits per context with its cheapest table."""
     return _ctx_costs(sym, ctx, n_ctx).min(axis=1)
+
+
+@nb.njit(cache=True, nogil=True)
+def _accumulate(ctx, col, count, cost_t, out):
+    for t in range(ctx.shape[0]):
+        c, b, h = ctx[t], col[t], count[t]
+        for k in range(cost_t.shape[1]):
+            out[c, k] += h * cost_t[b, k]
 
 
 @lru_cache(maxsize=1)
@@ -166,8 +174,13 @@ def decode_stream(data: bytes, contexts: list[tuple[np.ndarray, int]], n: int,
 # context from symbols it has already decoded, so the rANS loop runs with its own table
 # selection (:func:`_decode_ctx_kernel`); the bytes are those of :func:`rans.encode`.
 #
-# Layout: for each channel ``u8 mode | i32 centre (LE) | u8 table[n_static * n_self * n_cross]``,
-# then the rANS stream.
+# A *split* channel (wide values: position residuals) codes ``hi = s >> b`` in its place and
+# ``lo = (s & (2^b - 1)) - 2^(b-1)`` after every channel, ``b`` (0..MAX_SHIFT) and the low part's
+# table chosen per static context by the encoder; contexts see ``hi``.
+#
+# Layout: for each channel ``u8 mode | i32 centre (LE) | u8 table[n_static * n_self * n_cross]``
+# (split channels: then ``u8 shift[n_static] | u8 low_table[n_static]``), then the rANS stream:
+# every channel's symbols, channel after channel, then the split channels' low parts.
 
 PRED = 2
 MAX_SHIFT = 8  # low bits a split channel may code apart
