@@ -21,7 +21,7 @@ def _limits(a):
     return DecodeLimits(**given)
 
 
-def _encode(a) -> None:
+def _encode(a) -> int | None:
     from neurocodec.api import encode_item
 
     options = {}
@@ -95,7 +95,7 @@ def _batch(fn, a, **kwargs) -> int:
     return 1 if r.failed else 0
 
 
-def _decode(a) -> None:
+def _decode(a) -> int | None:
     from neurocodec.api import decode_item
 
     if Path(a.input).is_dir():
