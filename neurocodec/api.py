@@ -42,10 +42,11 @@ def _article(word: str) -> str:
     return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
 
 
-def resolve(item: Any, codec: str | None, medium: str | None) -> tuple[Codec, Medium]:
+def resolve(item: Any, codec: str | None, medium: str | None,
+            cache: dict[str, Codec] | None = None) -> tuple[Codec, Medium]:
     """The codec and medium for an input: the medium comes from the file's extension, or from
     ``codec``, or from ``medium``; a codec of another medium than the file is a user error that
-    names the codecs that would work."""
+    names the codecs that would work. ``cache``: see :func:`registry.load_codec`."""
     from neurocodec.codecs import registry
 
     file_medium = registry.medium_for_path(item) if isinstance(item, (str, Path)) else None
@@ -62,7 +63,7 @@ def resolve(item: Any, codec: str | None, medium: str | None) -> tuple[Codec, Me
             raise InputError(f"{codec} encodes {entry.medium}s, but {what} "
                              f"(its codecs: {fits})")
         name = codec
-    c = registry.load_codec(name)
+    c = registry.load_codec(name, cache=cache)
     return c, registry.get_medium(c.medium)
 
 
@@ -84,12 +85,14 @@ def _check_output(output: PathLike, force: bool, medium: Medium | None = None) -
 
 def encode_item(item: Any, codec: str | None = None, quality: int | None = None, *,
                 output: PathLike | None = None, force: bool = False,
-                medium: str | None = None, **options: Any) -> Encoded:
+                medium: str | None = None, cache: dict[str, Codec] | None = None,
+                **options: Any) -> Encoded:
     """Encode a file path or an in-memory item (``uint8 [H, W, 3]`` image, ...); with
-    ``output``, also write the file atomically (checked before encoding)."""
+    ``output``, also write the file atomically (checked before encoding). ``cache``: codecs
+    already loaded, by name (one dict over many calls loads each model once)."""
     if output is not None:
         _check_output(output, force)
-    c, m = resolve(item, codec, medium)
+    c, m = resolve(item, codec, medium, cache)
     meta: dict = {}
     reading = {k: options.pop(k) for k in m.read_options if k in options}
     reading = {k: v for k, v in reading.items() if v is not None}
@@ -130,10 +133,12 @@ class Decoded:
 
 
 def decode_item(data: bytes | PathLike, *, output: PathLike | None = None, force: bool = False,
-                limits: DecodeLimits | None = None) -> Decoded:
+                limits: DecodeLimits | None = None,
+                cache: dict[str, Codec] | None = None) -> Decoded:
     """Decode a ``.ncb`` file (bytes or path) with the codec its header names; with
     ``output``, also write the item in the medium's format chosen by the extension (checked
-    before decoding, so a wrong extension costs nothing)."""
+    before decoding, so a wrong extension costs nothing). ``cache``: as in
+    :func:`encode_item`."""
     from neurocodec.codecs import registry
 
     c = open_container(data)
@@ -143,7 +148,7 @@ def decode_item(data: bytes | PathLike, *, output: PathLike | None = None, force
                              f"(it has: {', '.join(sorted(registry.media()))})")
     if output is not None:
         _check_output(output, force, medium)
-    codec = registry.codec_for(c)
+    codec = registry.codec_for(c, cache)
     item = codec.decode(c, limits or DecodeLimits())
     if output is not None:
         medium.write(Path(output), item, force, c.meta)

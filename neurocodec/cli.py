@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ def _limits(a):
     return DecodeLimits(**given)
 
 
-def _encode(a) -> None:
+def _encode(a) -> int | None:
     from neurocodec.api import encode_item
 
     options = {}
@@ -35,6 +36,14 @@ def _encode(a) -> None:
     options.update(video_size=a.video_size, frames=a.frames, params=a.params,
                    epochs=a.epochs, prune=a.prune, run_dir=a.run_dir)
     options.update(drop_alpha=a.drop_alpha or None, frame=a.frame)  # image reader
+    if Path(a.input).is_dir():
+        if a.run_dir is not None:
+            raise InputError("--run-dir keeps one clip's fit; a folder's clips are fitted "
+                             "without it")
+        from neurocodec.batch import encode_folder
+
+        return _batch(encode_folder, a, codec=a.codec, quality=a.quality, **options)
+    _file_only(a, "jobs", "progress")
     t = time.perf_counter()
     enc = encode_item(a.input, a.codec, a.quality, output=a.output, force=a.force, **options)
     dt = time.perf_counter() - t
@@ -42,9 +51,58 @@ def _encode(a) -> None:
           f"{enc.codec.name} q={enc.quality}, {dt:.2f} s")
 
 
-def _decode(a) -> None:
+def _file_only(a, *names: str) -> None:
+    """Batch flags are refused with a file input (default None: not given)."""
+    given = [f"--{n}" for n in names if getattr(a, n, None) is not None]
+    if given:
+        raise InputError(f"{', '.join(given)}: for a folder input (DIR -o OUTDIR), and "
+                         f"{a.input} is a file")
+
+
+def _print_failure(f) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(str(f), file=sys.stderr)  # above the progress bar, if one is drawn
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _batch(fn, a, **kwargs) -> int:
+    """A folder encode/decode: FAILED lines on stderr, the summary on stdout; exit 0 if every
+    file was coded or already there, 1 if any failed, 130 if interrupted (Ctrl-C or SIGTERM:
+    the outputs written so far stay, a rerun finishes the rest)."""
+    import threading
+
+    from neurocodec.batch import BatchInterrupted
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
+    try:
+        r = fn(a.input, a.output, force=a.force, jobs=1 if a.jobs is None else a.jobs,
+               progress=a.progress or "auto", on_failure=_print_failure, **kwargs)
+    except BatchInterrupted as e:
+        r = e.result
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, old)
+    print(r.summary())
+    if r.interrupted:
+        print("neurocodec: interrupted; rerun the same command to finish the rest",
+              file=sys.stderr)
+        return 130
+    return 1 if r.failed else 0
+
+
+def _decode(a) -> int | None:
     from neurocodec.api import decode_item
 
+    if Path(a.input).is_dir():
+        from neurocodec.batch import decode_folder
+
+        return _batch(decode_folder, a, fmt=a.format, limits=_limits(a))
+    _file_only(a, "jobs", "progress", "format")
     t = time.perf_counter()
     d = decode_item(a.input, output=a.output, force=a.force, limits=_limits(a))
     print(f"{a.input} -> {a.output}: {d.medium.describe(d.item)}, {d.codec.name}, "
@@ -262,11 +320,22 @@ def _add_bench(sub) -> None:
         m.set_defaults(fn=_bench)
 
 
+def _add_batch_flags(p) -> None:
+    b = p.add_argument_group("folders (INPUT a folder, -o the output folder; docs/batch.md)")
+    b.add_argument("-j", "--jobs", type=int, metavar="N",
+                   help="worker processes (default 1), each with cores/N threads")
+    b.add_argument("--progress", choices=["auto", "on", "off"],
+                   help="progress bar on stderr (default auto: when it is a terminal)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neurocodec", description="Learned compression codecs")
     sub = p.add_subparsers(dest="cmd", required=True)
-    e = sub.add_parser("encode", help="compress a file (the medium follows its extension) to .ncb")
-    e.add_argument("input")
+    e = sub.add_parser("encode", help="compress a file (the medium follows its extension) to "
+                                      ".ncb, or every such file of a folder")
+    e.add_argument("input", help="a file, or a folder: every file below it whose extension a "
+                                 "medium reads, to OUTPUT/<same path>.ncb (existing outputs "
+                                 "skipped unless --force)")
     e.add_argument("-o", "--output", required=True)
     e.add_argument("--codec", help="codec name (see `neurocodec zoo list`; default: the "
                                    "medium's default codec)")
@@ -293,11 +362,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="zero the fraction F of smallest weights during the fit")
     v.add_argument("--run-dir", metavar="DIR", help="keep the fit's checkpoint and logs here; "
                    "an interrupted fit resumes from it")
+    _add_batch_flags(e)
     e.set_defaults(fn=_encode)
-    d = sub.add_parser("decode", help="decompress a .ncb file (codec and medium from its header)")
-    d.add_argument("input")
+    d = sub.add_parser("decode", help="decompress a .ncb file (codec and medium from its "
+                                      "header), or every .ncb file of a folder")
+    d.add_argument("input", help="a .ncb file, or a folder: every .ncb below it, to OUTPUT/"
+                                 "<same path> less .ncb (a.png.ncb -> a.png; a.jpg.ncb -> "
+                                 "a.png; existing outputs skipped unless --force)")
     d.add_argument("-o", "--output", required=True)
     d.add_argument("-f", "--force", action="store_true")
+    _add_batch_flags(d)
+    d.add_argument("--format", metavar="EXT",
+                   help="folder decode: write this format (png, webp, ppm, ... mp4, y4m, ply, "
+                        "spz, ...) for every file whose medium writes it")
     from neurocodec.codecs.limits import DecodeLimits
 
     caps = DecodeLimits()
@@ -346,7 +423,9 @@ def main(argv: list[str] | None = None) -> int:
         if a.cmd == "train":
             a.fn(a, rest)
         else:
-            a.fn(a)
+            rc = a.fn(a)
+            if rc:
+                return rc
     except NeurocodecError as e:
         print(f"neurocodec: error: {e}", file=sys.stderr)
         return 1

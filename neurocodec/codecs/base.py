@@ -30,7 +30,8 @@ class Medium:
     back). ``output_error(path)`` says why ``path`` is no output of this medium (None: it is),
     for outputs that are not plain extensions (a folder of frames). ``units(item)`` is the
     rate's denominator (pixels, pixels x frames, Gaussians); ``rate`` names the rate
-    (``"bpp"``: bits per pixel)."""
+    (``"bpp"``: bits per pixel). ``output_ext``: what a folder decode writes when a file's name
+    does not say (default: the first of ``write_exts``)."""
 
     name: str
     read_exts: tuple[str, ...]
@@ -42,6 +43,11 @@ class Medium:
     rate: str = "bpp"
     read_options: tuple[str, ...] = ()
     output_error: Callable[[Path], str | None] | None = None
+    output_ext: str | None = None
+
+    @property
+    def default_output_ext(self) -> str:
+        return self.output_ext or next(e for e in self.write_exts if e.startswith("."))
 
     def handles(self, path: str | Path) -> bool:
         return Path(path).suffix.lower() in self.read_exts

@@ -81,25 +81,7 @@ class Container:
     def from_bytes(cls, data: bytes) -> Container:
         """Read a version 1 or 2 file (v1 has no ``medium``: it is an image)."""
         data = memoryview(bytes(data))
-        if len(data) < PREFIX.size:
-            raise BitstreamError(f"not a neurocodec file: {len(data)} bytes is too short")
-        magic, version, reserved, n_sec, hlen, hcrc = PREFIX.unpack_from(data)
-        if magic != MAGIC:
-            raise BitstreamError("not a neurocodec file (bad magic)")
-        if version not in READS:
-            raise BitstreamError(f"unsupported container version {version} "
-                                 f"(this build reads {', '.join(map(str, READS))})")
-        if reserved != 0 or n_sec > MAX_SECTIONS[version] or hlen > MAX_HEADER:
-            raise BitstreamError("corrupted container: absurd header or section count")
-        pos = PREFIX.size
-        if pos + hlen > len(data):
-            raise BitstreamError("truncated file: header cut short")
-        head = bytes(data[pos : pos + hlen])
-        if zlib.crc32(head) != hcrc:
-            raise BitstreamError("corrupted file: header checksum mismatch")
-        h = parse_header_json(head)
-        check_header(h, version)
-        pos += hlen
+        version, n_sec, h, pos = _read_head(data)
         sections = []
         for i in range(n_sec):
             if version == 1:
@@ -126,6 +108,44 @@ class Container:
         return cls(codec=h["codec"], model=h["model"], weights=h["weights"],
                    shape=list(h["shape"]), meta=h["meta"], sections=sections,
                    medium=h.get("medium", "image"))
+
+
+def _read_head(data) -> tuple[int, int, dict, int]:
+    """The prefix and header of a file (or of its first bytes): ``(version, section count,
+    checked header fields, offset of the first section)``."""
+    if len(data) < PREFIX.size:
+        raise BitstreamError(f"not a neurocodec file: {len(data)} bytes is too short")
+    magic, version, reserved, n_sec, hlen, hcrc = PREFIX.unpack_from(data)
+    if magic != MAGIC:
+        raise BitstreamError("not a neurocodec file (bad magic)")
+    if version not in READS:
+        raise BitstreamError(f"unsupported container version {version} "
+                             f"(this build reads {', '.join(map(str, READS))})")
+    if reserved != 0 or n_sec > MAX_SECTIONS[version] or hlen > MAX_HEADER:
+        raise BitstreamError("corrupted container: absurd header or section count")
+    pos = PREFIX.size
+    if pos + hlen > len(data):
+        raise BitstreamError("truncated file: header cut short")
+    head = bytes(data[pos : pos + hlen])
+    if zlib.crc32(head) != hcrc:
+        raise BitstreamError("corrupted file: header checksum mismatch")
+    h = parse_header_json(head)
+    check_header(h, version)
+    return version, n_sec, h, pos + hlen
+
+
+def read_header(path: str | Path) -> dict:
+    """The checked header fields of a ``.ncb`` file (``medium`` filled in for version 1),
+    reading only its first bytes: what a batch decode needs to name each output before any
+    work. The sections are checked when the file is decoded."""
+    p = _check_input(path)
+    try:
+        with open(p, "rb") as f:
+            data = f.read(PREFIX.size + MAX_HEADER)
+    except OSError as e:
+        raise InputError(f"{p}: cannot read ({e.strerror})") from None
+    h = _read_head(data)[2]
+    return {"medium": "image", **h}
 
 
 def uleb128(n: int) -> bytes:
@@ -223,15 +243,20 @@ def _check_meta(v: Any, where: str, depth: int) -> None:
         raise BitstreamError(f"invalid header: {where[:60]} has an unsupported type")
 
 
-def read_file(path: str | Path, max_bytes: int = 1 << 31) -> bytes:
-    """Read a whole input file, with user-facing errors."""
+def _check_input(path: str | Path, max_bytes: int | None = None) -> Path:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
     if not p.is_file():
         raise InputError(f"{p}: not a regular file")
-    if p.stat().st_size > max_bytes:
+    if max_bytes is not None and p.stat().st_size > max_bytes:
         raise InputError(f"{p}: file too large ({p.stat().st_size} bytes)")
+    return p
+
+
+def read_file(path: str | Path, max_bytes: int = 1 << 31) -> bytes:
+    """Read a whole input file, with user-facing errors."""
+    p = _check_input(path, max_bytes)
     try:
         return p.read_bytes()
     except OSError as e:
@@ -287,3 +312,21 @@ def write_atomic(path: str | Path, data: bytes, force: bool = False) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def stale_temporaries(folder: str | Path, names: set[str]) -> list[Path]:
+    """The temporary files and folders a killed :func:`write_atomic` (or a medium's folder
+    writer) left in ``folder`` beside outputs named ``names``: ``.NAME.XXXXXXXX.tmp``. A
+    ``.NAME.*.old`` folder (the previous output during a folder replace) is never one: it
+    may hold the only copy."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    found = []
+    for e in entries:
+        if e.name.startswith(".") and e.name.endswith(".tmp"):
+            name, _, rand = e.name[1:-4].rpartition(".")
+            if name in names and len(rand) == 8:  # tempfile's 8 random characters
+                found.append(Path(e.path))
+    return found

@@ -243,13 +243,25 @@ def default_codec(medium: str) -> str:
     return _DEFAULTS[medium]
 
 
-def load_codec(name: str | None = None, medium: str = "image") -> Codec:
-    """The ready-to-use codec registered as ``name`` (default: the medium's default)."""
-    return get_entry(name or default_codec(medium)).load()
+def _load(entry: CodecEntry, cache: dict[str, Codec] | None) -> Codec:
+    if cache is None:
+        return entry.load()
+    if entry.name not in cache:
+        cache[entry.name] = entry.load()
+    return cache[entry.name]
 
 
-def codec_for(container: Container) -> Codec:
-    """The codec that decodes a file, from the model name in its header."""
+def load_codec(name: str | None = None, medium: str = "image",
+               cache: dict[str, Codec] | None = None) -> Codec:
+    """The ready-to-use codec registered as ``name`` (default: the medium's default).
+    ``cache``: codecs already loaded, by name, filled as codecs load (a batch passes one dict
+    to every call so each model loads once per process)."""
+    return _load(get_entry(name or default_codec(medium)), cache)
+
+
+def codec_for(container: Container, cache: dict[str, Codec] | None = None) -> Codec:
+    """The codec that decodes a file, from the model name in its header (``cache``: as in
+    :func:`load_codec`)."""
     try:
         entry = get_entry(container.model)
     except ModelError as e:
@@ -258,4 +270,4 @@ def codec_for(container: Container) -> Codec:
         raise BitstreamError(f"file says {container.medium}/{container.codec}/"
                              f"{container.model}, but {entry.name} is a {entry.medium} codec "
                              f"of family {entry.family}")
-    return entry.load()
+    return _load(entry, cache)

@@ -15,7 +15,7 @@ def register(registry) -> None:
         write_exts=tuple(sorted(io.WRITE_FORMATS)),
         read=lambda p, **opts: _read(io, p, **opts),
         write=lambda p, img, force, meta=None: io.write_image(p, img, force),
-        read_options=("drop_alpha", "frame"),
+        read_options=("drop_alpha", "frame"), output_ext=".png",
         units=lambda img: int(img.shape[0] * img.shape[1]),
         describe=lambda img: f"{img.shape[1]}x{img.shape[0]}"), DEFAULT_MODEL)
     from neurocodec.codecs.image.codec import ARCHS, ImageCodec
