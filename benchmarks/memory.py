@@ -95,12 +95,16 @@ def main() -> None:
     ap.add_argument("--clip", type=Path)
     ap.add_argument("--scene", type=Path)
     ap.add_argument("--json", type=Path, default=ROOT / "docs/results/memory.json")
+    ap.add_argument("--append", action="store_true",
+                    help="keep the other rows of an existing --json (a row measured again "
+                         "replaces its old one)")
     a = ap.parse_args()
+    kept = json.loads(a.json.read_text())["results"] if a.append and a.json.exists() else []
     from PIL import Image
 
     rows, tmp = [], Path(tempfile.mkdtemp(prefix="nc-memory-"))
     src = Image.open(a.source).convert("RGB")
-    for size in a.sizes.split(","):
+    for size in filter(None, a.sizes.split(",")):
         w, h = map(int, size.split("x"))
         img = tmp / f"photo_{size}.png"
         src.resize((w, h), Image.LANCZOS).save(img)
@@ -144,6 +148,8 @@ def main() -> None:
         ratio = f"{r['encode_ratio']:.2f}/{r['decode_ratio']:.2f}" if "encode_ratio" in r else ""
         print(f"{r['item'][:38]:38s} {r['model'][:16]:16s} {r['encode']['peak_mb']:7d} "
               f"{r['decode']['peak_mb']:7d} {we!s:>9s} {wd!s:>9s} {ratio:>11s}")
+    key = lambda r: (r["medium"], r["item"], r["model"])  # noqa: E731
+    rows = [r for r in kept if key(r) not in {key(n) for n in rows}] + rows
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps({
         "cpu": cpu_model(), "date": time.strftime("%Y-%m-%d"),

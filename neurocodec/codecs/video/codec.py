@@ -33,7 +33,7 @@ from neurocodec.codecs.limits import (
     check_str,
 )
 from neurocodec.codecs.video import PARAMS_PER_PIXEL, quant
-from neurocodec.codecs.video.fit import FitConfig, fit, frame_times, frames_tensor
+from neurocodec.codecs.video.fit import FitConfig, as_float, fit, frame_times, frames_uint8
 from neurocodec.codecs.video.models import KINDS, MAX_PAD, INRConfig, VideoINR
 from neurocodec.entropy import arrays
 from neurocodec.errors import BitstreamError, InputError
@@ -193,9 +193,9 @@ def _check_float(v: Any, name: str, lo: float, hi: float) -> float:
 # --- the representation <-> sections -------------------------------------------------------
 
 def _embeddings(model: VideoINR, clip: np.ndarray) -> torch.Tensor:
-    frames = frames_tensor(clip)
+    frames = frames_uint8(clip)
     with torch.no_grad():
-        return torch.cat([model.embed(frames[i: i + DECODE_BATCH])
+        return torch.cat([model.embed(as_float(frames[i: i + DECODE_BATCH]))
                           for i in range(0, len(frames), DECODE_BATCH)])
 
 

@@ -76,9 +76,20 @@ class FitConfig:
             raise InputError(f"precision must be fp32 or bf16, not {self.precision!r}")
 
 
+def frames_uint8(clip: np.ndarray) -> Tensor:
+    """uint8 ``[T, H, W, 3]`` -> a uint8 ``[T, 3, H, W]`` view. Fitting and packing keep the
+    clip in 8 bits and make float frames per batch: a 132-frame 720p clip is 0.37 GB, not 1.5."""
+    return torch.from_numpy(np.ascontiguousarray(clip)).permute(0, 3, 1, 2)
+
+
+def as_float(frames: Tensor) -> Tensor:
+    """uint8 frames -> float in [0, 1] (the same values as converting the whole clip)."""
+    return frames.float() / 255.0
+
+
 def frames_tensor(clip: np.ndarray) -> Tensor:
     """uint8 ``[T, H, W, 3]`` -> float ``[T, 3, H, W]`` in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(clip)).permute(0, 3, 1, 2).float() / 255.0
+    return as_float(frames_uint8(clip))
 
 
 def frame_times(t: int) -> Tensor:
@@ -104,7 +115,7 @@ def fit(clip: np.ndarray, inr: INRConfig, cfg: FitConfig, out: str | Path | None
     model = build(inr).train()
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    frames, times = frames_tensor(clip), frame_times(len(clip))
+    frames, times = frames_uint8(clip), frame_times(len(clip))
     per_epoch = -(-len(clip) // cfg.batch)
     cfg.max_steps = cfg.epochs * per_epoch
     cfg.warmup_steps = max(1, round(cfg.warmup_fraction * cfg.max_steps))
@@ -128,7 +139,7 @@ def fit(clip: np.ndarray, inr: INRConfig, cfg: FitConfig, out: str | Path | None
         perm = torch.randperm(len(clip), generator=torch.Generator().manual_seed(
             mixed_seed(cfg.seed, step // per_epoch)))
         i = perm[(step % per_epoch) * cfg.batch: (step % per_epoch + 1) * cfg.batch]
-        x, t = frames[i], times[i]
+        x, t = as_float(frames[i]), times[i]
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         qat = step >= qat_start
