@@ -56,7 +56,7 @@ from neurocodec.codecs.limits import (
     check_int_list,
 )
 from neurocodec.codecs.splat.scene import SH_COEFFS, SplatScene
-from neurocodec.codecs.splat.streams import Channel, decode_stream, encode_stream
+from neurocodec.codecs.splat.streams import Channel, check_stream, decode_stream, encode_stream
 from neurocodec.entropy import arrays
 from neurocodec.errors import BitstreamError, InputError
 
@@ -361,7 +361,16 @@ class SplatCoder(Codec):
                              1 << 24)
         if len(c.sections) != 3:
             raise BitstreamError(f"expected 3 sections, found {len(c.sections)}")
+        # the streams' headers against n, before anything n implies is allocated
+        for data, n_ctx, what in zip(c.sections, section_contexts(SH_COEFFS[degree]),
+                                     ("scales", "positions", "attributes")):
+            check_stream(data, n_ctx, n, what)
         return n, degree, steps, origin, base, shift, thr
+
+
+def section_contexts(k: int) -> list[list[int]]:
+    """Context counts of each section's channels, for ``k`` higher SH coefficients."""
+    return [[1] * 3, [KMAX + 1] * 3, [ROT_LEVELS + 1] * 4 + [DIST_CTX] * (4 + 3 * k)]
 
 
 def _float(v: Any, name: str, lo: float, hi: float) -> float:
