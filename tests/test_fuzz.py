@@ -387,3 +387,41 @@ def test_sog_names_and_zip_versions():
     z[i + 6] = 84
     with pytest.raises(InputError, match="cannot open it as a zip"):
         decode_sog_bundle(bytes(z))
+
+
+def _tiff_with(tag: int, value: int) -> bytes:
+    """A small LZW TIFF with one SHORT/LONG tag's value replaced."""
+    buf = io.BytesIO()
+    Image.fromarray(np.arange(144, dtype=np.uint8).reshape(4, 12, 3)).save(
+        buf, "TIFF", compression="tiff_lzw")
+    b = bytearray(buf.getvalue())
+    ifd = struct.unpack_from("<I", b, 4)[0]
+    for k in range(struct.unpack_from("<H", b, ifd)[0]):
+        e = ifd + 2 + 12 * k
+        if struct.unpack_from("<H", b, e)[0] == tag:
+            struct.pack_into("<HII", b, e + 2, 4, 1, value)  # one LONG
+    return bytes(b)
+
+
+def test_pillow_log_lines_stay_off_stderr(tmp_path, capfd):
+    # Pillow logs "More samples per pixel than can be decoded: 32768" at error level, and
+    # Python's last-resort handler printed it above the CLI's one line
+    src = tmp_path / "a.tif"
+    src.write_bytes(_tiff_with(277, 32768))  # SamplesPerPixel
+    assert main(["encode", str(src), "-o", str(tmp_path / "a.ncb")]) == 1
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "More samples" not in err, err
+
+
+def test_y4m_header_tokens_are_quoted_and_cut(tmp_path):
+    # the header's newline deleted: the C token ran 1,000 bytes into the frame data
+    from neurocodec.codecs.video.io import read_video
+
+    data = S.y4m(16, 16, 1)
+    head, _, body = data.partition(b"\n")
+    src = tmp_path / "a.y4m"
+    src.write_bytes(head + bytes(range(128, 256)) * 3 + b"\n" + body)  # no whitespace in it
+    with pytest.raises(InputError, match="colour space 'C420jpeg") as e:
+        read_video(src)
+    msg = str(e.value)
+    assert "\n" not in msg and len(msg) < len(str(src)) + 120

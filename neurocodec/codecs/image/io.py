@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import sys
 import tempfile
@@ -15,6 +16,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from neurocodec.codecs.container import read_file, write_atomic
 from neurocodec.errors import InputError, NeurocodecError
+
+# Pillow logs what it finds wrong in a file it then refuses ("More samples per pixel than can
+# be decoded") at error level; with no handler Python's last resort prints it beside our
+# one-line error. An application that configures logging still gets it.
+logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 # what decode writes (WRITE_FORMATS) reads back; a still GIF is an image, an animated one a clip
 READ_EXTS = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pnm", ".webp", ".bmp", ".tif", ".tiff",
