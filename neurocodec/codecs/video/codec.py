@@ -182,15 +182,15 @@ class INRCodec(Codec):
         if hp * wp > MAX_PAD * h * w + (hp + wp) * inr.stride:
             raise BitstreamError(f"strides {list(inr.strides)} do not fit {w}x{h} frames")
         with torch.device("meta"):
-            shapes = VideoINR(inr, encoder=False)
-            stored = shapes.stored_count()
+            skeleton = VideoINR(inr, encoder=False)  # shapes only, no storage
+            stored = skeleton.stored_count()
         if stored > MAX_STORED:
             raise BitstreamError(f"file declares {stored:,} parameters (over {MAX_STORED:,})")
         if len(c.sections) != 3:
             raise BitstreamError(f"expected 3 sections, found {len(c.sections)}")
         # Every section's size follows from the architecture: checked on the meta-device
         # model, before the real one (up to MAX_STORED parameters) is allocated.
-        check_sections(shapes, c.sections)
+        check_sections(skeleton, c.sections)
         return inr
 
 
