@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +23,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/entropy.py
+
+# The long fuzz campaign (docs/fuzzing.md): FUZZ_CASES per target, summary in docs/results/.
+FUZZ_CASES ?= 25000
+fuzz: $(STAMP)
+	$(BIN)/python -m neurocodec.fuzz --cases $(FUZZ_CASES) --out docs/results/fuzz.json
 
 clean:
 	rm -rf $(VENV)

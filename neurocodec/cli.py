@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from neurocodec.errors import InputError, NeurocodecError
@@ -413,12 +414,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as one line, like the errors (not Python's two, file and source line)."""
+    return "neurocodec: warning: " + " ".join(str(message).split()) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = build_parser()
     a, rest = p.parse_known_args(argv)
     if rest and a.cmd != "train":
         p.error(f"unrecognized arguments: {' '.join(rest)}")
+    plain = warnings.formatwarning
+    warnings.formatwarning = _format_warning  # printing only: recorded warnings are unchanged
     try:
         if a.cmd == "train":
             a.fn(a, rest)
@@ -432,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("neurocodec: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = plain
     return 0
 
 

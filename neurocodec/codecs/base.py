@@ -94,7 +94,8 @@ class Codec(ABC):
     def check_container(self, c: Container) -> None:
         """The file was made by this codec with these weights."""
         if c.medium != self.medium:
-            raise BitstreamError(f"file holds a {c.medium}, but {self.name} decodes "
+            article = "an" if c.medium[:1] in "aeiou" else "a"
+            raise BitstreamError(f"file holds {article} {c.medium}, but {self.name} decodes "
                                  f"{self.medium}s")
         if c.codec != self.family or c.model != self.name:
             raise BitstreamError(f"file was made by {c.codec}/{c.model}, not "

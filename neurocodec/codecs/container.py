@@ -9,6 +9,7 @@ fields mean for one medium is checked by its codec (see :mod:`neurocodec.codecs.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import struct
@@ -239,7 +240,10 @@ def _check_meta(v: Any, where: str, depth: int) -> None:
     elif type(v) is int:
         if not -(1 << 63) <= v < 1 << 63:
             raise BitstreamError(f"invalid header: {where[:60]} is an integer beyond 64 bits")
-    elif v is not None and type(v) not in (bool, float):
+    elif type(v) is float:
+        if not math.isfinite(v):  # 1e400 parses as inf: no literal needed to smuggle one in
+            raise BitstreamError(f"invalid header: {where[:60]} is not a finite number")
+    elif v is not None and type(v) is not bool:
         raise BitstreamError(f"invalid header: {where[:60]} has an unsupported type")
 
 

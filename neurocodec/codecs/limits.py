@@ -77,11 +77,14 @@ def check_int_list(value: Any, name: str, length: int | tuple[int, int], lo: int
 
 
 def check_str(value: Any, name: str, max_len: int, choices: tuple[str, ...] | None = None) -> str:
-    """``value`` if it is a non-empty string of at most ``max_len`` characters (one of
-    ``choices`` when given)."""
+    """``value`` if it is a non-empty printable string of at most ``max_len`` characters (one
+    of ``choices`` when given). Printable: names and keys end up in messages, which a newline
+    or an escape sequence would break into lines or rewrite on a terminal."""
     if type(value) is not str or not 1 <= len(value) <= max_len:
         raise BitstreamError(f"invalid {name}: {_show(value)} "
                              f"(expected a string of 1..{max_len} characters)")
+    if not value.isprintable():
+        raise BitstreamError(f"invalid {name}: {_show(value)} (expected printable text)")
     if choices is not None and value not in choices:
         raise BitstreamError(f"invalid {name}: {_show(value)} (expected one of {', '.join(choices)})")
     return value

@@ -92,8 +92,10 @@ def encode_arrays(groups: list[np.ndarray], lanes: int | None = None) -> bytes:
     return _HEAD.pack(len(groups)) + idx.tobytes() + body
 
 
-def decode_arrays(data: bytes, sizes: list[int]) -> list[np.ndarray]:
-    """The int32 arrays (flat) of :func:`encode_arrays`, given each group's size."""
+def check_header(data: bytes, sizes: list[int]) -> None:
+    """Raise :class:`BitstreamError` unless ``data`` holds ``len(sizes)`` table indexes and a
+    rANS stream of ``sum(sizes)`` symbols (its header consistent with its length). Reads
+    headers only: a decoder calls it before allocating anything ``sizes`` implies."""
     if len(data) < _HEAD.size:
         raise BitstreamError("array stream truncated")
     (g,) = _HEAD.unpack_from(data)
@@ -101,6 +103,15 @@ def decode_arrays(data: bytes, sizes: list[int]) -> list[np.ndarray]:
         raise BitstreamError(f"array stream has {g} groups, the decoder expects {len(sizes)}")
     if len(data) < _HEAD.size + g:
         raise BitstreamError("array stream truncated in its table indexes")
+    n = rans.parse_header(data[_HEAD.size + g:])[2]
+    if n != sum(sizes):
+        raise BitstreamError(f"array stream holds {n} values, the decoder expects {sum(sizes)}")
+
+
+def decode_arrays(data: bytes, sizes: list[int]) -> list[np.ndarray]:
+    """The int32 arrays (flat) of :func:`encode_arrays`, given each group's size."""
+    check_header(data, sizes)
+    g = len(sizes)
     idx = np.frombuffer(data, np.uint8, count=g, offset=_HEAD.size).astype(np.int32)
     if g and int(idx.max()) >= family().num_tables:
         raise BitstreamError("array stream names a table that does not exist")

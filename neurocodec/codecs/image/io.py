@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import io
-import struct
+import logging
+import os
+import sys
+import tempfile
+import warnings
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from neurocodec.codecs.container import read_file, write_atomic
-from neurocodec.errors import InputError
+from neurocodec.errors import InputError, NeurocodecError
+
+# Pillow logs what it finds wrong in a file it then refuses ("More samples per pixel than can
+# be decoded") at error level; with no handler Python's last resort prints it beside our
+# one-line error. An application that configures logging still gets it.
+logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 # what decode writes (WRITE_FORMATS) reads back; a still GIF is an image, an animated one a clip
 READ_EXTS = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pnm", ".webp", ".bmp", ".tif", ".tiff",
@@ -18,6 +28,12 @@ READ_EXTS = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pnm", ".webp", ".bmp", "
 WRITE_FORMATS = {".png": "PNG", ".ppm": "PPM", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
                  ".tiff": "TIFF"}
 MAX_PIXELS = 1 << 27  # 134 Mpixel
+# A file may declare more pixels than its bytes could ever code: libjpeg pads a damaged JPEG
+# to its declared size, so 600 bytes once decoded to 47 Mpixel (1.2 GB, 1.6 s). Above
+# FREE_PIXELS (4K UHD fits) an image needs a byte per PIXELS_PER_BYTE pixels; the densest
+# real files (flat 1-bit PNGs: ~8,000 pixels a byte at deflate's best) stay well inside.
+FREE_PIXELS = 1 << 23
+PIXELS_PER_BYTE = 1 << 14
 SIXTEEN_BIT = {"I", "I;16", "I;16B", "I;16L", "I;16N"}  # greyscale; RGB48 PNGs open as "RGB"
 ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 
@@ -51,19 +67,68 @@ def read_image(path: str | Path, *, drop_alpha: bool = False,
                          f"(expected one of {', '.join(sorted(READ_EXTS))})")
     data = read_file(p)
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    libtiff: list[str] = []
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            mode = im.mode
-            _seek_frame(im, p, frame)
-            im.load()
-            ImageOps.exif_transpose(im, in_place=True)
-            arr = _to_rgb(im, p, drop_alpha)
+        with warnings.catch_warnings():
+            # Pillow only warns between MAX_PIXELS and twice that (_check_size refuses it);
+            # its other warnings ("Corrupt EXIF data") are about files refused or read anyway
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+            with Image.open(io.BytesIO(data)) as im:
+                mode = im.mode
+                _check_size(im.size, p, len(data))
+                with _fd2_captured(libtiff) if im.format == "TIFF" else nullcontext():
+                    _seek_frame(im, p, frame)
+                    _check_size(im.size, p, len(data))  # a frame may declare its own size
+                    im.load()
+                ImageOps.exif_transpose(im, in_place=True)
+                arr = _to_rgb(im, p, drop_alpha)
+    except NeurocodecError:
+        raise
     except UnidentifiedImageError:  # its message holds the repr of our buffer
         raise InputError(f"{p}: cannot decode image (not an image format Pillow reads)") from None
-    except (Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError,
-            struct.error) as e:
-        raise InputError(f"{p}: cannot decode image ({e.__class__.__name__}: {e})") from None
+    except Exception as e:  # noqa: BLE001 - Pillow's plugins raise IndexError, KeyError,
+        # TypeError, ZeroDivisionError... on damaged files, not only OSError/ValueError
+        msg = " ".join(str(e).split())[:160]
+        why = next((ln.strip() for t in libtiff for ln in t.splitlines() if ln.strip()), "")
+        extra = f"; libtiff: {why[:120]}" if why else ""
+        raise InputError(f"{p}: cannot decode image ({e.__class__.__name__}: {msg}{extra})"
+                         ) from None
     return np.ascontiguousarray(arr), mode
+
+
+@contextmanager
+def _fd2_captured(sink: list[str]):
+    """libtiff prints its warnings and errors straight to file descriptor 2, around the
+    one-line error a command prints: while it decodes, fd 2 goes to a temporary file, whose
+    text is appended to ``sink`` (the first line names the damage)."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 at all
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        sys.stderr.flush()
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            sink.append(tmp.read(4096).decode("utf-8", "replace"))
+
+
+def _check_size(size: tuple[int, int], p: Path, nbytes: int) -> None:
+    """Refuse, before decoding, a size over :data:`MAX_PIXELS` or one its file's
+    ``nbytes`` cannot hold (see :data:`PIXELS_PER_BYTE`)."""
+    w, h = size
+    n = w * h
+    if n > MAX_PIXELS:
+        raise InputError(f"{p}: image of {w}x{h} pixels is over the {MAX_PIXELS:,}-pixel limit")
+    if n > max(FREE_PIXELS, PIXELS_PER_BYTE * nbytes):
+        raise InputError(f"{p}: image declares {w}x{h} pixels in only {nbytes:,} bytes "
+                         f"(truncated or corrupt)")
 
 
 def _seek_frame(im: Image.Image, p: Path, frame: int | None) -> None:

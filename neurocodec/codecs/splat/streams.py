@@ -123,13 +123,14 @@ def encode_stream(channels: list[Channel], lanes: int | None = None) -> bytes:
     return b"".join(head) + rans.encode(sym, ind, arrays.family(), lanes=lanes)
 
 
-def decode_stream(data: bytes, contexts: list[tuple[np.ndarray, int]], n: int,
-                  what: str) -> list[np.ndarray]:
-    """The int64 channels of :func:`encode_stream` (``n`` values each) given each channel's
-    ``(ctx, n_contexts)``; any inconsistency is a :class:`BitstreamError`."""
+def check_stream(data: bytes, n_contexts: list[int], n: int, what: str
+                 ) -> list[tuple[int, int, np.ndarray]]:
+    """Each channel's ``(mode, centre, tables)`` after checking the channel headers and the
+    rANS header against ``n`` values per channel. Reads headers only: a decoder calls it
+    before allocating anything ``n`` implies."""
     fam = arrays.family()
-    pos, modes, idx = 0, [], []
-    for ctx, n_ctx in contexts:
+    pos, out = 0, []
+    for n_ctx in n_contexts:
         if pos + _CH.size + n_ctx > len(data):
             raise BitstreamError(f"{what}: stream truncated in its channel headers")
         mode, centre = _CH.unpack_from(data, pos)
@@ -140,15 +141,30 @@ def decode_stream(data: bytes, contexts: list[tuple[np.ndarray, int]], n: int,
             raise BitstreamError(f"{what}: invalid channel mode {mode}")
         if n_ctx and int(tables.max()) >= fam.num_tables:
             raise BitstreamError(f"{what}: stream names a table that does not exist")
+        out.append((mode, centre, tables))
+    try:
+        _, _, count, _ = rans.parse_header(data[pos:])
+    except BitstreamError as e:
+        raise BitstreamError(f"{what}: {e}") from None
+    if count != n * len(n_contexts):
+        raise BitstreamError(f"{what}: stream holds {count} symbols, the header needs "
+                             f"{n * len(n_contexts)}")
+    return out
+
+
+def decode_stream(data: bytes, contexts: list[tuple[np.ndarray, int]], n: int,
+                  what: str) -> list[np.ndarray]:
+    """The int64 channels of :func:`encode_stream` (``n`` values each) given each channel's
+    ``(ctx, n_contexts)``; any inconsistency is a :class:`BitstreamError`."""
+    fam = arrays.family()
+    channels = check_stream(data, [n_ctx for _, n_ctx in contexts], n, what)
+    modes, idx = [], []
+    for (ctx, n_ctx), (mode, centre, tables) in zip(contexts, channels):
         if ctx.size != n or (n and (int(ctx.min()) < 0 or int(ctx.max()) >= n_ctx)):
             raise BitstreamError(f"{what}: context out of range")
         modes.append((mode, centre))
         idx.append(tables[ctx])
-    body = data[pos:]
-    _, _, count, _ = rans.parse_header(body)  # before the indexes' allocation meets the file
-    if count != n * len(contexts):
-        raise BitstreamError(f"{what}: stream holds {count} symbols, the header needs "
-                             f"{n * len(contexts)}")
+    body = data[sum(_CH.size + n_ctx for _, n_ctx in contexts):]
     flat = rans.decode(body, np.concatenate(idx) if idx else np.zeros(0, np.int32), fam)
     out = []
     for c, (mode, centre) in enumerate(modes):

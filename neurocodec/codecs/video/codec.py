@@ -34,6 +34,7 @@ from neurocodec.codecs.limits import (
 )
 from neurocodec.codecs.video import PARAMS_PER_PIXEL, quant
 from neurocodec.codecs.video.fit import FitConfig, as_float, fit, frame_times, frames_uint8
+from neurocodec.codecs.video.io import MAX_CLIP_BYTES
 from neurocodec.codecs.video.models import KINDS, MAX_PAD, INRConfig, VideoINR
 from neurocodec.entropy import arrays
 from neurocodec.errors import BitstreamError, InputError
@@ -149,6 +150,11 @@ class INRCodec(Codec):
             raise BitstreamError(f"shape {c.shape}: a clip has 3 channels")
         check_frames(t, limits)
         check_pixels(h, w, limits)
+        if t * h * w * 3 > MAX_CLIP_BYTES:
+            # a decoder's work does not shrink with its file: a 5 kB NeRV may claim any length
+            raise BitstreamError(f"file declares {t} frames of {w}x{h}, {t * h * w * 3 / 2**30:.1f}"
+                                 f" GiB decoded: over the {MAX_CLIP_BYTES // 2**30} GiB a clip "
+                                 f"may take (as read_video)")
         m = c.meta.get("inr")
         if not isinstance(m, dict):
             raise BitstreamError("file lacks its INR description (meta.inr)")
@@ -176,11 +182,15 @@ class INRCodec(Codec):
         if hp * wp > MAX_PAD * h * w + (hp + wp) * inr.stride:
             raise BitstreamError(f"strides {list(inr.strides)} do not fit {w}x{h} frames")
         with torch.device("meta"):
-            stored = VideoINR(inr, encoder=False).stored_count()
+            skeleton = VideoINR(inr, encoder=False)  # shapes only, no storage
+            stored = skeleton.stored_count()
         if stored > MAX_STORED:
             raise BitstreamError(f"file declares {stored:,} parameters (over {MAX_STORED:,})")
         if len(c.sections) != 3:
             raise BitstreamError(f"expected 3 sections, found {len(c.sections)}")
+        # Every section's size follows from the architecture: checked on the meta-device
+        # model, before the real one (up to MAX_STORED parameters) is allocated.
+        check_sections(skeleton, c.sections)
         return inr
 
 
@@ -219,11 +229,12 @@ def pack(model: VideoINR, clip: np.ndarray, weight_bits: int = quant.WEIGHT_BITS
     return [raw, arrays.encode_arrays(groups), bytes(per_row)]
 
 
-def unpack_symbols(model: VideoINR, sections: list[bytes]
-                   ) -> tuple[list[np.ndarray], np.ndarray | None, list[torch.Tensor]]:
-    """The file's integers: one array per stored tensor (its shape), HNeRV's embedding symbols
-    ``[T, d, gh, gw]`` (None for NeRV) and the steps (per tensor, then centres and steps of
-    the embeddings). ``model`` may live on the meta device: only its shapes are read."""
+def check_sections(model: VideoINR, sections: list[bytes]
+                   ) -> tuple[list[tuple[int, ...]], list[int], list[bool], list[int]]:
+    """``(tensor shapes, steps per tensor, per-row grouping, array group sizes)`` after
+    checking every section's size against them: the grouping section, the step section
+    and the array stream's group and symbol counts. ``model`` may live on the meta device:
+    only its shapes are read."""
     cfg = model.cfg
     shapes = [tuple(p.shape) for p in model.decoder_parameters().values()]
     n_steps = [s[0] if len(s) >= 2 else 1 for s in shapes]
@@ -239,6 +250,18 @@ def unpack_symbols(model: VideoINR, sections: list[bytes]
     if len(sections[0]) != 2 * sum(n_steps):
         raise BitstreamError(f"step section is {len(sections[0])} bytes, the model needs "
                              f"{2 * sum(n_steps)}")
+    arrays.check_header(sections[1], sizes)
+    return shapes, n_steps, per_row, sizes
+
+
+def unpack_symbols(model: VideoINR, sections: list[bytes]
+                   ) -> tuple[list[np.ndarray], np.ndarray | None, list[torch.Tensor]]:
+    """The file's integers: one array per stored tensor (its shape), HNeRV's embedding symbols
+    ``[T, d, gh, gw]`` (None for NeRV) and the steps (per tensor, then centres and steps of
+    the embeddings). ``model`` may live on the meta device: only its shapes are read."""
+    cfg = model.cfg
+    shapes, n_steps, per_row, sizes = check_sections(model, sections)
+    gh, gw = cfg.grid
     steps = torch.from_numpy(np.frombuffer(sections[0], "<f2").astype(np.float32))
     if not torch.isfinite(steps).all():
         raise BitstreamError("corrupted file: non-finite quantization step")

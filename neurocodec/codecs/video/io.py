@@ -233,6 +233,8 @@ def _y4m_header(path: Path) -> tuple[int, int, Fraction, str, int]:
         end = head.find(b"\n")
         if not head.startswith(b"YUV4MPEG2 ") or end < 0:
             raise InputError(f"{path}: not a YUV4MPEG2 file (bad or missing header)")
+        # a header whose newline was lost runs into the frame data: its tokens are quoted
+        # (repr, cut short) in every message below
         fields = {t[:1]: t[1:] for t in head[10:end].decode("ascii", "replace").split()}
         try:
             w, h = int(fields["W"]), int(fields["H"])
@@ -244,13 +246,15 @@ def _y4m_header(path: Path) -> tuple[int, int, Fraction, str, int]:
         try:
             rate = _fraction(Fraction(int(num), int(den or 1)))
         except (ValueError, ZeroDivisionError):
-            raise InputError(f"{path}: y4m frame rate {fields.get('F')!r} is invalid") from None
+            raise InputError(f"{path}: y4m frame rate {fields.get('F', '')[:20]!r} is invalid"
+                             ) from None
         if fields.get("I", "p") not in ("p", "?"):
-            raise InputError(f"{path}: interlaced y4m (I{fields['I']}) is not supported")
+            raise InputError(f"{path}: interlaced y4m ({'I' + fields['I'][:20]!r}) is not "
+                             f"supported")
         chroma = fields.get("C", "420jpeg")
         planes = _plane_bytes(chroma, w, h)
         if planes is None:
-            raise InputError(f"{path}: y4m colour space C{chroma} is not supported")
+            raise InputError(f"{path}: y4m colour space {'C' + chroma[:20]!r} is not supported")
         pix_fmt, frame_bytes = planes
         # Walk the FRAME markers (a seek per frame, no data read): a clip that ends inside a
         # frame, or has anything but FRAME between frames, is refused here.

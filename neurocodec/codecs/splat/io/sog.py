@@ -139,7 +139,8 @@ def _section(meta: dict, key: str, n_files: int, src: str | Path) -> dict:
         raise bad(src, f"SOG meta.json: {key}.files must list {n_files} file names")
     for f in files:
         # plain names only: a meta.json must not reach outside its folder or zip
-        if not f or "/" in f or "\\" in f or f in (".", "..") or len(f) > 255:
+        if (not f or "/" in f or "\\" in f or f in (".", "..") or len(f) > 255
+                or not f.isprintable()):
             raise bad(src, f"SOG meta.json: {key}.files holds a bad name {f[:40]!r}")
     return sec
 
@@ -164,6 +165,8 @@ def decode_sog(meta_bytes: bytes, get: Callable[[str], bytes], src: str | Path =
         meta = json.loads(meta_bytes)
     except (ValueError, UnicodeDecodeError) as e:
         raise bad(src, f"SOG meta.json is not JSON ({str(e)[:60]})") from None
+    except RecursionError:  # a crafted meta.json of thousands of nested arrays
+        raise bad(src, "SOG meta.json is nested too deeply") from None
     if not isinstance(meta, dict):
         raise bad(src, "SOG meta.json is not a JSON object")
     version = meta.get("version")
@@ -252,7 +255,8 @@ def decode_sog(meta_bytes: bytes, get: Callable[[str], bytes], src: str | Path =
 def _zip_getter(data: bytes, src: str | Path) -> tuple[bytes, Callable[[str], bytes]]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError, OSError) as e:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError,
+            NotImplementedError, RuntimeError) as e:  # NotImplementedError: "zip file version 8.4"
         raise bad(src, f"not a SOG bundle: cannot open it as a zip ({str(e)[:60]})") from None
 
     def get(name: str) -> bytes:
