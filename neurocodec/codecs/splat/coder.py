@@ -77,6 +77,8 @@ from neurocodec.codecs.splat.scene import SH_COEFFS, SplatScene
 from neurocodec.codecs.splat.streams import (
     CtxChannel,
     CtxSpec,
+    check_ctx_stream,
+    check_stream,
     decode_ctx_stream,
     decode_stream,
     encode_ctx_stream,
@@ -458,7 +460,32 @@ class SplatCoder(Codec):
                              1 << 24)
         if len(c.sections) != 3:
             raise BitstreamError(f"expected 3 sections, found {len(c.sections)}")
+        # the streams' headers against n, before anything n implies is allocated
+        K = SH_COEFFS[degree]
+        for i, (data, what) in enumerate(zip(c.sections, ("scales", "positions", "attributes"))):
+            if fmt == 1:
+                check_stream(data, v1_contexts(K)[i], n, what)
+            else:
+                check_ctx_stream(data, v2_layouts(K)[i], n, what)
         return fmt, n, degree, steps, origin, base, shift, thr
+
+
+def v1_contexts(k: int) -> list[list[int]]:
+    """Format 1: context counts of each section's channels, for ``k`` higher SH coefficients."""
+    return [[1] * 3, [KMAX + 1] * 3, [ROT_LEVELS + 1] * 4 + [DIST_CTX] * (4 + 3 * k)]
+
+
+def v2_layouts(k: int) -> list[list[tuple[int, int]]]:
+    """Format 2: ``(n_ctx, split contexts)`` of each section's channels, as the CtxSpecs of
+    :meth:`SplatCoder.decode` declare them (a valid file fails its check if they drift)."""
+    cross = [1, N_CROSS, N_CROSS]
+    scales = [(N_SELF * cross[a], 0) for a in range(3)]
+    positions = [((KMAX + 1) * cross[a], KMAX + 1) for a in range(3)]
+    rot = ROT_LEVELS + 1
+    attributes = ([(rot, 0)] + [(rot * N_SELF * cross[a], 0) for a in range(3)]
+                  + [(N_SELF, 0)] + [(N_SELF * cross[a], 0) for a in range(3)]
+                  + [(N_SELF, 0)] * (3 * k))
+    return [scales, positions, attributes]
 
 
 def _scene(qs, xi, j, big, vals, n, K, steps, origin, base) -> SplatScene:

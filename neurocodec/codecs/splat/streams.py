@@ -450,6 +450,26 @@ def encode_ctx_stream(channels: list[CtxChannel], nbr: np.ndarray | None,
     return b"".join(head) + rans.encode(sym, ind, arrays.family(), lanes=lanes)
 
 
+def check_ctx_stream(data: bytes, layout: list[tuple[int, int]], n: int, what: str) -> None:
+    """Header-only check of an :func:`encode_ctx_stream` stream before anything ``n`` implies
+    is allocated: ``layout`` holds each channel's ``(n_ctx, n_static if split else 0)``;
+    the channel headers must fit and the rANS stream must declare ``n`` symbols per channel
+    (low-bit pseudo-channels included)."""
+    pos = 0
+    for n_ctx, split_static in layout:
+        pos += _CH.size + n_ctx + 2 * split_static
+        if pos > len(data):
+            raise BitstreamError(f"{what}: stream truncated in its channel headers")
+    n_ch = len(layout) + sum(1 for _, s in layout if s)
+    try:
+        count = rans.parse_header(data[pos:])[2]
+    except BitstreamError as e:
+        raise BitstreamError(f"{what}: {e}") from None
+    if count != n * n_ch:
+        raise BitstreamError(f"{what}: stream holds {count} symbols, the header needs "
+                             f"{n * n_ch}")
+
+
 def decode_ctx_stream(data: bytes, specs: list[CtxSpec], nbr: np.ndarray | None, n: int,
                       what: str, limit: int = MAX_ABS) -> list[np.ndarray]:
     """The int64 channels of :func:`encode_ctx_stream`; any inconsistency, or a value beyond
