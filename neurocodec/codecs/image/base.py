@@ -171,6 +171,20 @@ class VariableRateImageModel(nn.Module):
         the likelihoods ``{"y", "z"}``. Architectures without it cannot be refined."""
         raise NotImplementedError(f"{type(self).__name__} has no relaxed pass")
 
+    @torch.no_grad()
+    def decompress(self, streams: list[bytes], z_shape: tuple[int, int], q: int,
+                   out_hw: tuple[int, int]) -> Tensor:
+        """Inverse of ``compress``; returns float ``[1,3,H,W]`` in [0,1] cropped to ``out_hw``
+        (the whole-image path; the file codec decodes through codecs/image/tiling.py)."""
+        h, w = out_hw
+        y_hat = self.decompress_latents(streams, z_shape, q)
+        return self._decode_synthesis(y_hat, q).clamp(0, 1)[..., :h, :w]
+
+    def decompress_latents(self, streams: list[bytes], z_shape: tuple[int, int], q: int
+                           ) -> Tensor:
+        """The streams of ``compress_latents`` -> float32 ``y_hat [1,M,4*zh,4*zw]``."""
+        raise NotImplementedError
+
     def _synthesis(self, y_hat: Tensor, q: int) -> Tensor:
         """The synthesis in the model's float precision (what training sees; the coder
         uses :meth:`_decode_synthesis`)."""

@@ -225,15 +225,6 @@ class MLICModel(VariableRateImageModel):
         return [z_bytes, *coder.streams(self.y_tables, lanes)], tuple(z_hat.shape[-2:])
 
     @torch.no_grad()
-    def decompress(self, streams: list[bytes], z_shape: tuple[int, int], q: int,
-                   out_hw: tuple[int, int]) -> Tensor:
-        """Inverse of :meth:`compress`; returns float ``[1,3,H,W]`` in [0,1] cropped to
-        ``out_hw``."""
-        h, w = out_hw
-        y_hat = self.decompress_latents(streams, z_shape, q)
-        return self._decode_synthesis(y_hat, q).clamp(0, 1)[..., :h, :w]
-
-    @torch.no_grad()
     def decompress_latents(self, streams: list[bytes], z_shape: tuple[int, int], q: int
                            ) -> Tensor:
         """The streams of :meth:`compress_latents` -> float32 ``y_hat [1,M,4*zh,4*zw]``
