@@ -291,9 +291,9 @@ def test_ctrl_c_leaves_no_partial_outputs_and_a_rerun_finishes(tmp_path, capsys)
     src, out = tmp_path / "in", tmp_path / "out"
     base = Image.open(DATA / "kodim19_crop128x96.png").convert("RGB")
     src.mkdir()
-    n = 24
+    n = 96  # enough that an idle machine cannot finish before the signal lands
     for i in range(n):
-        base.rotate(i * 15).save(src / f"r{i:02d}.png")
+        base.rotate(i * 3.75).save(src / f"r{i:02d}.png")
     args = ["encode", str(src), "-o", str(out), "-q", "0", "--jobs", "2"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("NEUROCODEC_WEIGHTS", None)
