@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from neurocodec.eval.environment import cpu_model
+
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "neurocodec.cli"]
 
@@ -72,14 +74,6 @@ def pixels(folder: Path) -> dict[str, bytes]:
     return {p.name: np.asarray(Image.open(p)).tobytes() for p in sorted(folder.glob("*.png"))}
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def load() -> list[float]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
-import platform
 import re
 import resource
 import subprocess
@@ -31,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from neurocodec.eval.environment import cpu_model
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ["hyperprior-vr", "hyperprior-vr2", "hyperprior-vr3", "mlic-vr"]
@@ -79,11 +80,6 @@ def whole(mode: str, model: str, path: Path, out: Path) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def main() -> None:

@@ -13,7 +13,8 @@ PACKAGES = ("neurocodec", "torch", "numpy", "imagecodecs", "pillow-heif", "image
             "compressai", "bjontegaard")
 
 
-def _cpu() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what platform knows."""
     try:
         for line in open("/proc/cpuinfo"):
             if line.startswith("model name"):
@@ -43,5 +44,5 @@ def environment() -> dict:
         except metadata.PackageNotFoundError:
             versions[p] = None
     return {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "python": platform.python_version(),
-            "platform": platform.platform(), "cpu": _cpu(), "cpu_count": os.cpu_count(),
+            "platform": platform.platform(), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
             "ffmpeg": _ffmpeg_version(), "versions": versions}

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neurocodec.eval.environment import cpu_model
 from neurocodec.fuzz.guard import WALL_FACTOR, Outcome, RssMeter, run_case, short_trace
 from neurocodec.fuzz.targets import TARGETS, Target, warm
 
@@ -98,14 +99,6 @@ def fuzz_target(t: Target, cases: int, seed: int = 0, deadline: float = 2.0,
     return st
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine() -> dict:
