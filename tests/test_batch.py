@@ -283,13 +283,13 @@ def test_a_killed_worker_fails_only_its_file(tiny_env, tmp_path):
         Container.from_bytes(p.read_bytes())  # every output complete
 
 
-@pytest.mark.xfail(reason="known bug (stop 11): in a fresh clone the SIGINT is sometimes not "
-                   "honoured and the run completes with exit 0", strict=False)
 def test_ctrl_c_leaves_no_partial_outputs_and_a_rerun_finishes(tmp_path, capsys):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) once the first output
     of a --jobs 2 run exists: exit 130 with the summary so far, only complete outputs, no
     temporary files; the same command then codes the rest. The shipped default model, so that
-    files take long enough to interrupt."""
+    files take long enough to interrupt. The child starts with SIGINT at its default, as a
+    terminal's foreground job does: a test runner started in the background (a non-interactive
+    shell's ``&``) passes on an ignored SIGINT, which Python, and so the CLI, keeps ignored."""
     src, out = tmp_path / "in", tmp_path / "out"
     base = Image.open(DATA / "kodim19_crop128x96.png").convert("RGB")
     src.mkdir()
@@ -301,7 +301,8 @@ def test_ctrl_c_leaves_no_partial_outputs_and_a_rerun_finishes(tmp_path, capsys)
     env.pop("NEUROCODEC_WEIGHTS", None)
     p = subprocess.Popen([sys.executable, "-m", "neurocodec.cli", *args], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True)
+                         start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while not (out.is_dir() and any(out.glob("*.ncb"))):
         assert p.poll() is None and time.monotonic() < deadline, p.communicate()

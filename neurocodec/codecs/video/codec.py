@@ -41,7 +41,8 @@ from neurocodec.errors import BitstreamError, InputError
 
 FORMAT = 1
 MAX_STORED = 1 << 26  # parameters a file may declare (a 64M-parameter decoder is no clip codec)
-DECODE_BATCH = 4  # frames per decoder pass
+DECODE_BATCH = 4  # frames per decoder pass (fewer for large frames: decode_batch)
+DECODE_PIXELS = 1 << 20  # padded pixels per decoder pass: a 720p pass peaks ~0.4 GB
 
 
 def parse_params(text: str | int) -> int:
@@ -115,10 +116,10 @@ class INRCodec(Codec):
         # What the decoder will output, decoded from the sections themselves: its checksum lets
         # every decode verify that it reproduced the encoder's frames exactly.
         rec = self.decode_sections(inr, sections)
-        mse = np.mean((rec.astype(np.float64) - clip) ** 2)
+        mse = _mse(rec, clip)
         info = {"inr": inr.to_dict(), "quality": quality, "epochs": fcfg.epochs,
                 "prune": fcfg.prune, "weight_bits": fcfg.weight_bits,
-                "embed_bits": fcfg.embed_bits, "frames_crc32": zlib.crc32(rec.tobytes()),
+                "embed_bits": fcfg.embed_bits, "frames_crc32": zlib.crc32(rec),
                 "psnr_rgb": round(float(10 * np.log10(255.0 ** 2 / max(mse, 1e-12))), 4),
                 **(meta or {})}
         info.setdefault("fps", 25.0)
@@ -132,7 +133,7 @@ class INRCodec(Codec):
         inr = self.check(c, limits or DEFAULT_LIMITS)
         rec = self.decode_sections(inr, c.sections)
         crc = c.meta.get("frames_crc32")
-        if isinstance(crc, int) and zlib.crc32(rec.tobytes()) != crc:
+        if isinstance(crc, int) and zlib.crc32(rec) != crc:
             warnings.warn("decoded frames differ from the encoder's own decode (another CPU or "
                           "float library): the picture is right to within rounding, not "
                           "bit-exact", stacklevel=2)
@@ -202,11 +203,25 @@ def _check_float(v: Any, name: str, lo: float, hi: float) -> float:
 
 # --- the representation <-> sections -------------------------------------------------------
 
+def _mse(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean squared error of two uint8 clips, a frame at a time (a float64 copy of a 720p
+    clip would be 2.9 GB)."""
+    return float(sum(np.sum((x.astype(np.float64) - y) ** 2) for x, y in zip(a, b)) / a.size)
+
+
+def decode_batch(inr: INRConfig) -> int:
+    """Frames per decoder (and encoder) pass: ``DECODE_BATCH``, fewer when frames are large.
+    A function of the frame size only, so the encoder's own decode (its ``frames_crc32``) runs
+    the same passes as every decoder."""
+    hp, wp = inr.padded
+    return max(1, min(DECODE_BATCH, DECODE_PIXELS // (hp * wp)))
+
+
 def _embeddings(model: VideoINR, clip: np.ndarray) -> torch.Tensor:
-    frames = frames_uint8(clip)
+    frames, n = frames_uint8(clip), decode_batch(model.cfg)
     with torch.no_grad():
-        return torch.cat([model.embed(as_float(frames[i: i + DECODE_BATCH]))
-                          for i in range(0, len(frames), DECODE_BATCH)])
+        return torch.cat([model.embed(as_float(frames[i: i + n]))
+                          for i in range(0, len(frames), n)])
 
 
 def pack(model: VideoINR, clip: np.ndarray, weight_bits: int = quant.WEIGHT_BITS,
@@ -291,11 +306,15 @@ def unpack(model: VideoINR, sections: list[bytes]) -> torch.Tensor:
                                   steps[-1])
 
 
-def run_decoder(model: VideoINR, code: torch.Tensor, batch: int = DECODE_BATCH) -> np.ndarray:
-    """uint8 ``[T, H, W, 3]`` from the decoder's inputs, ``batch`` frames per pass."""
-    out = []
+def run_decoder(model: VideoINR, code: torch.Tensor, batch: int = 0) -> np.ndarray:
+    """uint8 ``[T, H, W, 3]`` from the decoder's inputs, ``batch`` frames per pass (0:
+    :func:`decode_batch`), written into one preallocated clip."""
+    c = model.cfg
+    batch = batch or decode_batch(c)
+    out = np.empty((len(code), c.height, c.width_px, 3), np.uint8)
     with torch.no_grad():
         for i in range(0, len(code), batch):
             y = model.decode(code[i: i + batch])
-            out.append((y * 255.0).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1))
-    return torch.cat(out).numpy()
+            out[i: i + batch] = (y * 255.0).round().clamp(0, 255).to(torch.uint8).permute(
+                0, 2, 3, 1).numpy()
+    return out

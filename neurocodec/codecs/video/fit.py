@@ -6,6 +6,11 @@ in the forward pass (straight-through), so the file's 6-bit weights and 6-bit em
 what the network was fitted with; an optional global magnitude pruning zeroes the smallest
 ``prune`` fraction of the decoder's weights at ``prune_at`` of the steps and keeps them zero.
 
+Large frames are fitted in bounded memory, with the same gradients: a step's batch runs as
+passes of at most ``PASS_PIXELS`` padded pixels (the gradients of each pass summed), and frames
+of ``CHECKPOINT_PIXELS`` or more keep only each decoder block's input for the backward pass
+(activation checkpointing). A 1280x720 step thus takes ~1 GB instead of ~2.2 GB.
+
 Every step's frames come from a per-epoch permutation seeded by ``(seed, epoch)``, so a resumed
 fit repeats an uninterrupted one exactly (same thread count and CPU).
 """
@@ -15,19 +20,24 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
-from torch.func import functional_call
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from neurocodec.codecs.video import quant
 from neurocodec.codecs.video.models import INRConfig, VideoINR, build
 from neurocodec.determinism import mixed_seed
 from neurocodec.errors import InputError
 from neurocodec.train.loop import Run, run_loop
+
+PASS_PIXELS = 1 << 20  # padded pixels per forward pass (a 640x360 batch of 2 is one pass)
+CHECKPOINT_PIXELS = 1 << 19  # frames this large (padded) checkpoint their decoder blocks
 
 
 @dataclass
@@ -113,6 +123,9 @@ def fit(clip: np.ndarray, inr: INRConfig, cfg: FitConfig, out: str | Path | None
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     model = build(inr).train()
+    hp, wp = inr.padded
+    model.checkpointed = hp * wp >= CHECKPOINT_PIXELS
+    per_pass = max(1, PASS_PIXELS // (hp * wp))
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     frames, times = frames_uint8(clip), frame_times(len(clip))
@@ -139,15 +152,22 @@ def fit(clip: np.ndarray, inr: INRConfig, cfg: FitConfig, out: str | Path | None
         perm = torch.randperm(len(clip), generator=torch.Generator().manual_seed(
             mixed_seed(cfg.seed, step // per_epoch)))
         i = perm[(step % per_epoch) * cfg.batch: (step % per_epoch + 1) * cfg.batch]
-        x, t = as_float(frames[i]), times[i]
-        if cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        qat = step >= qat_start
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-            y = forward(model, x, t, (cfg.weight_bits, cfg.embed_bits) if qat else None)
-        mse = torch.mean((y.float() - x) ** 2)
+        bits = (cfg.weight_bits, cfg.embed_bits) if step >= qat_start else None
         opt.zero_grad()
-        mse.backward()
+        passes = i.split(per_pass)
+        mse = torch.zeros(())
+        for j in passes:
+            x = as_float(frames[j])
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with fake_quantized(model, bits[0] if bits else 0):
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                    y = model(x, times[j], bits[1] if bits else 0)
+                err = (y.float() - x) ** 2
+                # one pass: the batch mean, as always; several: their sum is that mean
+                loss = torch.mean(err) if len(passes) == 1 else err.sum() / (len(i) * err[0].numel())
+                loss.backward()
+            mse = mse + loss.detach()
         opt.step()
         with torch.no_grad():
             for n, m in masks.items():
@@ -161,12 +181,43 @@ def fit(clip: np.ndarray, inr: INRConfig, cfg: FitConfig, out: str | Path | None
 
 def forward(model: VideoINR, x: Tensor, t: Tensor, bits: tuple[int, int] | None) -> Tensor:
     """The training pass; with ``bits = (weights, embeddings)`` the stored tensors are
-    fake-quantized to those bits (straight-through)."""
+    fake-quantized to those bits (straight-through). A backward pass of a checkpointed model
+    must run inside :func:`fake_quantized` too: see :func:`fit`."""
     if bits is None:
         return model(x, t)
-    params = {n: quant.fake_quant_weight(p, bits[0])
-              for n, p in model.decoder_parameters().items()}
-    return functional_call(model, params, (x, t), {"code_bits": bits[1]})
+    with fake_quantized(model, bits[0]):
+        return model(x, t, bits[1])
+
+
+class _FakeQuant(nn.Module):
+    def __init__(self, bits: int):
+        super().__init__()
+        self.bits = bits
+
+    def forward(self, w: Tensor) -> Tensor:
+        return quant.fake_quant_weight(w, self.bits)
+
+
+@contextmanager
+def fake_quantized(model: VideoINR, bits: int) -> Iterator[None]:
+    """Inside, every stored tensor reads as its ``bits``-bit fake-quantized value (0: as it
+    is). A parametrization rather than a one-call substitution, so that a checkpointed block
+    recomputed in the backward pass sees the same quantized weights; the optimizer's
+    parameters are the parametrizations' originals, unchanged."""
+    if not bits:
+        yield
+        return
+    owners = []
+    for name in model.decoder_parameters():
+        path, _, attr = name.rpartition(".")
+        owners.append((model.get_submodule(path), attr))
+    for mod, attr in owners:
+        parametrize.register_parametrization(mod, attr, _FakeQuant(bits), unsafe=True)
+    try:
+        yield
+    finally:
+        for mod, attr in owners:
+            parametrize.remove_parametrizations(mod, attr, leave_parametrized=False)
 
 
 def prune_(model: VideoINR, fraction: float) -> dict[str, Tensor]:

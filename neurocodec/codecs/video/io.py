@@ -506,7 +506,9 @@ def _encode(clip: np.ndarray, rate: Fraction, out: str, args: list[str]) -> byte
     cmd = [_ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo",
            "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate",
            f"{rate.numerator}/{rate.denominator}", "-i", "pipe:", *args, out]
-    r = subprocess.run(cmd, input=clip.tobytes(), capture_output=True, check=False)
+    # the frames' own buffer, not a bytes copy of the clip (0.37 GB at 720p)
+    data = memoryview(np.ascontiguousarray(clip)).cast("B")
+    r = subprocess.run(cmd, input=data, capture_output=True, check=False)
     if r.returncode != 0:
         raise ExternalToolError(f"ffmpeg failed: {_ffmpeg_reason(r.stderr.decode('utf-8', 'replace'))}")
     return r.stdout

@@ -27,12 +27,14 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from neurocodec.errors import InputError
 from neurocodec.transforms.nerv import ConvNeXtStage, NeRVBlock, frame_position_encoding
 
 KINDS = ("hnerv", "nerv")
 MAX_PAD = 1.10  # padded area / frame area
+BAND_PIXELS = 1 << 18  # output pixels per checkpointed band of a training pass's last stage
 EMBED_VALUES = 128  # HNeRV's 16 x 2 x 4 per frame: d is chosen to stay near it
 
 
@@ -132,6 +134,9 @@ class VideoINR(nn.Module):
             NeRVBlock(widths[i], widths[i + 1], s, min(k0 + 2 * i, kmax))
             for i, s in enumerate(cfg.strides))
         self.head = nn.Conv2d(widths[-1], 3, 3, padding=1)
+        # fit() sets it for large frames: a training pass keeps only each block's input and
+        # recomputes the rest in the backward pass (same values, about a third more time).
+        self.checkpointed = False
 
     # --- shapes ---------------------------------------------------------------------------
     def pad(self, frames: Tensor) -> Tensor:
@@ -146,6 +151,8 @@ class VideoINR(nn.Module):
     # --- the two halves -------------------------------------------------------------------
     def embed(self, frames: Tensor) -> Tensor:
         """HNeRV: frames ``[B, 3, H, W]`` in [0, 1] -> embeddings ``[B, d, gh, gw]``."""
+        if self._checkpointing():
+            return checkpoint(self.encoder, self.pad(frames), use_reentrant=False)
         return self.encoder(self.pad(frames))
 
     def decode(self, code: Tensor) -> Tensor:
@@ -157,9 +164,41 @@ class VideoINR(nn.Module):
             x = x.view(-1, self.cfg.width, gh, gw)
         else:
             x = self.stem(code)
-        for b in self.blocks:
-            x = b(x)
-        return self.crop(torch.tanh(self.head(x)) * 0.5 + 0.5)
+        ck = self._checkpointing()
+        for b in self.blocks[:-1]:
+            x = checkpoint(b, x, use_reentrant=False) if ck else b(x)
+        if not ck:
+            return self.crop(self._last(x))
+        # The last block and the head hold the pass's largest (full-resolution) activations:
+        # checkpointed in row bands, so the backward pass recomputes one band at a time.
+        rows = max(1, BAND_PIXELS // (x.shape[-1] * self.cfg.strides[-1] ** 2))
+        return self.crop(torch.cat([checkpoint(self._last_band, x, r0, min(r0 + rows, x.shape[-2]),
+                                               use_reentrant=False)
+                                    for r0 in range(0, x.shape[-2], rows)], dim=-2))
+
+    def _last(self, x: Tensor) -> Tensor:
+        return torch.tanh(self.head(self.blocks[-1](x))) * 0.5 + 0.5
+
+    def _last_band(self, x: Tensor, r0: int, r1: int) -> Tensor:
+        """:meth:`_last` for the output rows of input rows ``r0..r1-1`` of ``x [B, C, h, w]``:
+        ``[B, 3, s*(r1-r0), s*w]``, the same values as those rows of the whole (up to float
+        rounding). The input is cut with the halo the block's conv and the head need, zero
+        rows standing for the convs' zero padding beyond the frame."""
+        block, s, h = self.blocks[-1], self.cfg.strides[-1], x.shape[-2]
+        p = block.conv.padding[0]
+        halo = p + 1  # the conv's reach plus one conv row for the head's 3x3
+        lo, hi = r0 - halo, r1 + halo
+        xs = x[..., max(lo, 0): min(hi, h), :]
+        xs = F.pad(xs, (0, 0, max(0, -lo), max(0, hi - h)))
+        y = F.conv2d(xs, block.conv.weight, block.conv.bias, padding=(0, p))  # rows r0-1..r1
+        y = block.act(block.shuffle(y))  # rows s*(r0-1) .. s*(r1+1)-1
+        keep = torch.arange(s * (r0 - 1), s * (r1 + 1), device=x.device)
+        y = y * ((keep >= 0) & (keep < s * h)).to(y.dtype).view(-1, 1)  # the head's zero padding
+        y = F.conv2d(y, self.head.weight, self.head.bias, padding=(0, 1))
+        return torch.tanh(y[..., s - 1: s - 1 + s * (r1 - r0), :]) * 0.5 + 0.5
+
+    def _checkpointing(self) -> bool:
+        return self.checkpointed and self.training and torch.is_grad_enabled()
 
     def forward(self, frames: Tensor, t: Tensor, code_bits: int = 0) -> Tensor:
         """Training pass: ``frames [B, 3, H, W]`` and their times ``t [B]`` -> reconstruction;
