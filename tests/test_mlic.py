@@ -93,11 +93,11 @@ def test_decoding_is_two_parallel_passes_per_slice(monkeypatch, crop):
         return wrapped
 
     # Patched on the module and the classes, so the float64 copies the codec makes count too.
-    monkeypatch.setattr(rans, "decode", counting(rans.decode, "rans"))
+    monkeypatch.setattr(rans, "decode_batch", counting(rans.decode_batch, "rans"))
     monkeypatch.setattr(latent_codecs.CheckerboardContext, "forward",
                         counting(latent_codecs.CheckerboardContext.forward, "step"))
-    monkeypatch.setattr(latent_codecs.ChannelSlices, "forward",
-                        counting(latent_codecs.ChannelSlices.forward, "slices"))
+    monkeypatch.setattr(latent_codecs.ChannelSlices, "passes",
+                        counting(latent_codecs.ChannelSlices.passes, "slices"))
     m.decompress(streams, zshape, 0, (64, 64))
     assert calls == {"rans": 1 + 2 * TINY.slices, "step": 2 * TINY.slices, "slices": 1}
 

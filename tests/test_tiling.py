@@ -96,6 +96,33 @@ def test_tiled_files_decode_as_their_encoder_coded_them(small_tiles, name):
     assert codec.decode(Container.from_bytes(data)).tobytes() == out.tobytes()  # deterministic
 
 
+@pytest.mark.parametrize("name", ["hyperprior-vr3", "mlic-vr"])
+def test_tiles_decode_side_by_side_in_batches(small_tiles, monkeypatch, name):
+    """The tiles of a group decode in lockstep, each round's streams in one batch call; the
+    picture is the one tile-by-tile decoding gives."""
+    from neurocodec.entropy import rans
+
+    codec = load_codec(name)
+    img = photo()[:300, :520]  # 2 x 3 tiles
+    c = Container.from_bytes(codec.encode(img, 1))
+    sizes: list[int] = []
+    real = rans.decode_batch
+
+    def counting(streams, indexes, tables):
+        sizes.append(len(streams))
+        return real(streams, indexes, tables)
+
+    monkeypatch.setattr(rans, "decode_batch", counting)
+    grouped = codec.decode(c)
+    k = codec.model.num_streams
+    assert sizes == [4] * k + [2] * k  # groups of DECODE_GROUP = 4 tiles, then the last 2
+    sizes.clear()
+    monkeypatch.setattr(tiling, "DECODE_GROUP", 1)
+    alone = codec.decode(c)
+    assert sizes == [1] * (6 * k)
+    assert grouped.tobytes() == alone.tobytes()
+
+
 def test_tile_headers_are_checked(small_tiles):
     codec = load_codec("hyperprior-vr3")
     c = Container.from_bytes(codec.encode(photo(), 1))

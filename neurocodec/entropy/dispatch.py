@@ -9,6 +9,8 @@ kernel for any tensor (on the CPU under ``TRITON_INTERPRET=1``: how tests reach 
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
+from typing import Any
 
 from neurocodec.entropy import rans
 from neurocodec.entropy.tables import CdfTables
@@ -71,3 +73,48 @@ def decode_batch(streams, indexes_list, tables: CdfTables, device=None) -> list:
 
         return rans_triton.decode_batch(streams, indexes_list, tables, device=device)
     return rans.decode_batch(streams, indexes_list, tables)
+
+
+# A latent decoder as a generator: it yields ``(stream, indexes, tables)`` for each stream it
+# needs, in order, is sent back that stream's decoded symbols, and returns its result.
+StreamRequest = tuple[bytes, Any, CdfTables]
+StreamDecoder = Generator[StreamRequest, Any, Any]
+
+
+def decode_lockstep(decoders: list[StreamDecoder], device=None) -> list:
+    """Run several independent decoders (an image's entropy tiles, say) side by side: each
+    round collects the stream every unfinished decoder asks for and decodes them all in one
+    :func:`decode_batch` call (per table set), so the cores — or a GPU — get many streams at
+    once. Each decoder sees exactly the symbols it would get alone. Returns their results in
+    order; on an error every decoder is closed first."""
+    results: list = [None] * len(decoders)
+    pending: dict[int, StreamRequest] = {}
+    try:
+        for i in range(len(decoders)):
+            _advance(decoders, i, None, pending, results)
+        while pending:
+            keys = list(pending)
+            groups: dict[int, list[int]] = {}
+            for i in keys:
+                groups.setdefault(id(pending[i][2]), []).append(i)
+            decoded: dict[int, Any] = {}
+            for members in groups.values():
+                tables = pending[members[0]][2]
+                syms = decode_batch([pending[i][0] for i in members],
+                                    [pending[i][1] for i in members], tables, device)
+                decoded.update(zip(members, syms))
+            for i in keys:
+                del pending[i]
+                _advance(decoders, i, decoded[i], pending, results)
+    finally:
+        for d in decoders:
+            d.close()
+    return results
+
+
+def _advance(decoders: list[StreamDecoder], i: int, value, pending: dict, results: list
+             ) -> None:
+    try:
+        pending[i] = decoders[i].send(value)
+    except StopIteration as e:
+        results[i] = e.value

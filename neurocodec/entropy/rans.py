@@ -459,6 +459,11 @@ def decode_batch(streams, indexes_list, tables: CdfTables) -> list[np.ndarray]:
     count = len(streams)
     if count == 0:
         return []
+    if count == 1:  # the single-stream decoder: the same symbols, no parallel region to start
+        try:
+            return [decode(streams[0], indexes_list[0], tables)]
+        except (BitstreamError, ValueError) as e:
+            raise type(e)(f"stream 0: {e}") from None
     streams = [bytes(s) for s in streams]
     idxs = [np.ascontiguousarray(_as_numpy(i), dtype=np.int32).ravel() for i in indexes_list]
     idx_off = _offsets([i.size for i in idxs])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ from torch import Tensor, nn
 
 from neurocodec.determinism import single_thread
 from neurocodec.entropy import dispatch
+from neurocodec.entropy.dispatch import StreamDecoder
 from neurocodec.entropy.models import FactorizedPrior, GaussianConditional
 from neurocodec.entropy.tables import CdfTables, default_scale_table, gaussian_tables, pmf_tables
 from neurocodec.transforms.exact import ExactSynthesis, UnsupportedModule, exact_exp
@@ -182,8 +184,21 @@ class VariableRateImageModel(nn.Module):
 
     def decompress_latents(self, streams: list[bytes], z_shape: tuple[int, int], q: int
                            ) -> Tensor:
-        """The streams of ``compress_latents`` -> float32 ``y_hat [1,M,4*zh,4*zw]``."""
+        """The streams of ``compress_latents`` -> float32 ``y_hat [1,M,4*zh,4*zw]`` (one
+        tile; ``tiling.decompress_tiles`` runs several :meth:`latent_decoder` side by side)."""
+        return dispatch.decode_lockstep([self.latent_decoder(streams, z_shape, q)])[0]
+
+    def latent_decoder(self, streams: list[bytes], z_shape: tuple[int, int], q: int,
+                       nets: Any = None) -> StreamDecoder:
+        """:meth:`decompress_latents` as a stream decoder (see ``dispatch.decode_lockstep``):
+        yields each stream's ``(bytes, indexes, tables)`` in order, is sent its symbols and
+        returns ``y_hat``. ``nets``: :meth:`entropy_nets`, shared by the tiles of an image."""
         raise NotImplementedError
+
+    def entropy_nets(self) -> Any:
+        """What the decoders of one image's tiles may share instead of each building it (the
+        float64 copies of the entropy model's networks); ``None`` when nothing."""
+        return None
 
     def _synthesis(self, y_hat: Tensor, q: int) -> Tensor:
         """The synthesis in the model's float precision (what training sees; the coder
@@ -265,13 +280,15 @@ class VariableRateImageModel(nn.Module):
         z_sym = torch.round(z_hat - self._z_medians()).to(torch.int32).cpu().numpy()
         return dispatch.encode(z_sym.ravel(), channel_index(z_sym.shape), self.z_tables, lanes=lanes)
 
-    def _decode_z(self, data: bytes, z_shape: tuple[int, int], kernel: bool = False) -> Tensor:
-        """Inverse of :meth:`_encode_z`: ``z_hat [1,N,h,w]`` on the model's device. ``kernel``:
-        decode with the Triton kernel (symbols stay on the device)."""
+    def _z_decoder(self, data: bytes, z_shape: tuple[int, int], kernel: bool = False
+                   ) -> StreamDecoder:
+        """Inverse of :meth:`_encode_z`, as a stream decoder (``yield from`` it): asks for
+        ``data`` with the z tables, returns ``z_hat [1,N,h,w]`` on the model's device.
+        ``kernel``: the indexes on the device, for the Triton kernel (symbols stay there)."""
         dev = self._z_medians().device
         zs = (1, self.entropy_bottleneck.channels, *z_shape)
         zi = channel_index(zs)
         if kernel:
             zi = torch.from_numpy(zi.copy()).to(dev)
-        z_sym = torch.as_tensor(dispatch.decode(data, zi, self.z_tables), device=dev)
-        return z_sym.reshape(zs).float() + self._z_medians()
+        z_sym = yield data, zi, self.z_tables
+        return torch.as_tensor(z_sym, device=dev).reshape(zs).float() + self._z_medians()

@@ -42,6 +42,7 @@ from neurocodec.codecs.image.base import (
 )
 from neurocodec.determinism import single_thread
 from neurocodec.entropy import dispatch
+from neurocodec.entropy.dispatch import StreamDecoder
 from neurocodec.entropy.tables import scale_indexes
 from neurocodec.transforms.blockdct import COEFFS, DctAnalysis, DctSynthesis
 from neurocodec.transforms.gdn import GDN
@@ -184,18 +185,21 @@ class ScaleHyperprior(VariableRateImageModel):
         return [z_bytes, y_bytes], tuple(z_hat.shape[-2:])
 
     @torch.no_grad()
-    def decompress_latents(self, streams: list[bytes], z_shape: tuple[int, int], q: int
-                           ) -> Tensor:
+    @torch.no_grad()
+    def latent_decoder(self, streams: list[bytes], z_shape: tuple[int, int], q: int,
+                       nets=None) -> StreamDecoder:
         """The streams of :meth:`compress_latents` -> float32 ``y_hat [1,M,4*zh,4*zw]``
-        (before the inverse gain), which :meth:`_decode_synthesis` turns into pixels.
+        (before the inverse gain), which :meth:`_decode_synthesis` turns into pixels; a stream
+        decoder (see :meth:`VariableRateImageModel.latent_decoder`).
 
         On a CUDA model the rANS decode runs in the Triton kernel and the symbols stay on the
         device; the hyper-synthesis that picks the tables stays on the CPU in float64."""
         dev = next(self.parameters()).device
         kernel = dev.type == "cuda" or dispatch.kernel_forced()
-        z_hat = self._decode_z(streams[0], z_shape, kernel)
+        z_hat = yield from self._z_decoder(streams[0], z_shape, kernel)
         means, _, idx = self._hyper_synthesis(z_hat, q)
         idx = torch.from_numpy(idx.ravel()).to(dev) if kernel else idx.ravel()
-        y_sym = torch.as_tensor(dispatch.decode(streams[1], idx, self.y_tables), device=dev)
+        y_sym = yield streams[1], idx, self.y_tables
         del idx
+        y_sym = torch.as_tensor(y_sym, device=dev)
         return (y_sym.reshape(means.shape).double() + means.to(dev)).float()

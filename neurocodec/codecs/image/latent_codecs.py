@@ -14,12 +14,13 @@ The entropy model of ``y [B, M, h, w]`` is a composition, in the spirit of Compr
 
 What happens to the positions of one (slice, pass) is delegated to a :class:`PassCoder`: the
 training quantizer (:class:`STEQuantizer`), the encoder (:class:`RoundingCoder`, also the
-exact evaluation pass) or the decoder (:class:`RansPassDecoder`). All of them see exactly the
+exact evaluation pass) or the decoder (:func:`decode_passes`, over :meth:`ChannelSlices.passes`). All of them see exactly the
 same inputs, in the same order, so decoding is ``2 * S`` parallel passes and no raster scan.
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from neurocodec.codecs.image.base import ste_round
+from neurocodec.determinism import single_thread
 from neurocodec.entropy import dispatch
 from neurocodec.entropy.tables import CdfTables, scale_indexes
 from neurocodec.transforms.attention import LinearAttention
@@ -148,6 +150,19 @@ class ChannelSlices(nn.Module):
                                  for i, c in enumerate(self.sizes))
 
     def forward(self, hyper: Tensor, coder: PassCoder) -> SlicesOutput:
+        passes = self.passes(hyper)
+        request = next(passes)
+        while True:
+            try:
+                request = passes.send(coder(*request))
+            except StopIteration as done:
+                return done.value
+
+    def passes(self, hyper: Tensor) -> Generator[tuple, Tensor, SlicesOutput]:
+        """:meth:`forward` as a generator: yields each pass's ``(i, k, mask, means, scales)``
+        and is sent what a :class:`PassCoder` would return; returns the
+        :class:`SlicesOutput`. A decoder can so run several of these side by side and decode
+        their passes together (``dispatch.decode_lockstep``)."""
         b, _, h, w = hyper.shape
         anchor = checkerboard(h, w, hyper.device)
         y_hat: list[Tensor] = []
@@ -161,9 +176,9 @@ class ChannelSlices(nn.Module):
                                  self.inter_ctx[i - 1](hyper, prev)], 1)
             base = torch.cat([hyper, ctx], 1)
             m0, s0 = self.steps[i](base)
-            ya = torch.where(anchor, coder(i, 0, anchor, m0, s0), 0.0)
+            ya = torch.where(anchor, (yield (i, 0, anchor, m0, s0)), 0.0)
             m1, s1 = self.steps[i](base, ya)
-            yn = coder(i, 1, ~anchor, m1, s1)
+            yn = yield (i, 1, ~anchor, m1, s1)
             coded = torch.where(anchor, ya, yn)
             means, scales = torch.where(anchor, m0, m1), torch.where(anchor, s0, s1)
             refined = coded + self.lrp[i](torch.cat([hyper, *y_hat, coded], 1))
@@ -205,22 +220,30 @@ class RoundingCoder:
                                                     for s, _ in self.passes])
 
 
-class RansPassDecoder:
-    """Decoder side (float64, batch 1): decodes pass ``2 * i + k`` with the indexes of the
-    scales the decoder computed, and returns ``symbol + mean``."""
+def decode_passes(passes: Generator[tuple, Tensor, SlicesOutput], streams: list[bytes],
+                  tables: CdfTables, table_scales: np.ndarray, scale_bound: float
+                  ) -> Generator[tuple, np.ndarray, SlicesOutput]:
+    """The decoder's side of :meth:`ChannelSlices.passes` (float64, batch 1): for pass
+    ``2 * i + k`` it yields ``(stream, table indexes, tables)`` — the indexes from the scales
+    the decoder computed — and is sent the decoded symbols; each resume of the networks runs
+    on one thread without autograd. Returns the :class:`SlicesOutput`."""
 
-    def __init__(self, streams: list[bytes], tables: CdfTables, table_scales: np.ndarray,
-                 scale_bound: float):
-        self.streams, self.tables = streams, tables
-        self.table_scales, self.scale_bound = table_scales, scale_bound
+    def resume(value):
+        with single_thread(), torch.no_grad():
+            return passes.send(value)
 
-    def __call__(self, i: int, k: int, mask: Tensor, means: Tensor, scales: Tensor) -> Tensor:
+    request = resume(None)
+    while True:
+        i, k, mask, means, scales = request
         m = mask.expand_as(means)
-        idx = scale_indexes(scales[m].clamp_min(self.scale_bound).numpy(), self.table_scales)
-        sym = dispatch.decode(self.streams[2 * i + k], idx, self.tables)
+        idx = scale_indexes(scales[m].clamp_min(scale_bound).numpy(), table_scales)
+        sym = yield (streams[2 * i + k], idx, tables)
         y = torch.zeros_like(means)
-        y[m] = torch.from_numpy(sym).to(means.dtype)
-        return y + means
+        y[m] = torch.from_numpy(np.asarray(sym)).to(means.dtype)
+        try:
+            request = resume(y + means)
+        except StopIteration as done:
+            return done.value
 
 
 def lanes_for(n: int) -> int:

@@ -61,13 +61,14 @@ from neurocodec.codecs.image.base import (
 from neurocodec.codecs.image.latent_codecs import (
     ChannelSlices,
     PassCoder,
-    RansPassDecoder,
     RoundingCoder,
     SlicesOutput,
     STEQuantizer,
+    decode_passes,
     lanes_for,
 )
 from neurocodec.determinism import single_thread
+from neurocodec.entropy.dispatch import StreamDecoder
 from neurocodec.errors import BitstreamError
 from neurocodec.transforms.blockdct import COEFFS, DctAnalysis, DctSynthesis
 from neurocodec.transforms.gdn import GDN
@@ -195,14 +196,23 @@ class MLICModel(VariableRateImageModel):
         return RoundingCoder(list(y64.split(self.slices.sizes, 1)), self.table_scales,
                              self.scale_bound)
 
-    def _entropy_model(self, z_hat: Tensor, q: int, coder: PassCoder) -> SlicesOutput:
-        """Hyper-synthesis and the slice passes from ``z_hat [1,N,h,w]``, on the CPU in float64
-        on one thread (also when the model runs on a GPU: the table indexes must not depend
-        on where or with how many threads the decoder runs). Outputs are float64 CPU."""
+    def entropy_nets(self) -> tuple[nn.Module, ChannelSlices]:
+        """float64 CPU copies of ``h_s`` and the slice model: the entropy model runs on the
+        CPU in float64 on one thread (also when the model runs on a GPU: the table indexes
+        must not depend on where or with how many threads the decoder runs)."""
+        return (copy.deepcopy(self.h_s).to("cpu", torch.float64),
+                copy.deepcopy(self.slices).to("cpu", torch.float64))
+
+    def _hyper64(self, h_s: nn.Module, z_hat: Tensor, q: int) -> Tensor:
         with single_thread(), torch.no_grad():
-            h_s = copy.deepcopy(self.h_s).to("cpu", torch.float64)
-            slices = copy.deepcopy(self.slices).to("cpu", torch.float64)
-            hyper = h_s(z_hat.detach().cpu().double() * self._hyper_inv_gain64(q))
+            return h_s(z_hat.detach().cpu().double() * self._hyper_inv_gain64(q))
+
+    def _entropy_model(self, z_hat: Tensor, q: int, coder: PassCoder) -> SlicesOutput:
+        """Hyper-synthesis and the slice passes from ``z_hat [1,N,h,w]`` (see
+        :meth:`entropy_nets`). Outputs are float64 CPU."""
+        h_s, slices = self.entropy_nets()
+        hyper = self._hyper64(h_s, z_hat, q)
+        with single_thread(), torch.no_grad():
             return slices(hyper, coder)
 
     @torch.no_grad()
@@ -225,16 +235,18 @@ class MLICModel(VariableRateImageModel):
         return [z_bytes, *coder.streams(self.y_tables, lanes)], tuple(z_hat.shape[-2:])
 
     @torch.no_grad()
-    def decompress_latents(self, streams: list[bytes], z_shape: tuple[int, int], q: int
-                           ) -> Tensor:
+    def latent_decoder(self, streams: list[bytes], z_shape: tuple[int, int], q: int,
+                       nets: tuple[nn.Module, ChannelSlices] | None = None) -> StreamDecoder:
         """The streams of :meth:`compress_latents` -> float32 ``y_hat [1,M,4*zh,4*zw]``
-        (before the inverse gain) on the model's device. The rANS passes decode on the CPU
+        (before the inverse gain) on the model's device, as a stream decoder (see
+        :meth:`VariableRateImageModel.latent_decoder`). The rANS passes decode on the CPU
         (their indexes are made there)."""
         if len(streams) != self.num_streams:
             raise BitstreamError(f"expected {self.num_streams} streams, got {len(streams)}")
-        z_hat = self._decode_z(streams[0], z_shape)
-        coder = RansPassDecoder(streams[1:], self.y_tables, self.table_scales, self.scale_bound)
-        out = self._entropy_model(z_hat, q, coder)
+        z_hat = yield from self._z_decoder(streams[0], z_shape)
+        h_s, slices = nets or self.entropy_nets()
+        out = yield from decode_passes(slices.passes(self._hyper64(h_s, z_hat, q)), streams[1:],
+                                       self.y_tables, self.table_scales, self.scale_bound)
         return out.y_hat.float().to(self._z_medians().device)
 
 
