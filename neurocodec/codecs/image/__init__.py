@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-DEFAULT_MODEL = "hyperprior-vr3"
+DEFAULT_MODEL = "hyperprior-vr4"
 
 
 def register(registry) -> None:
