@@ -59,7 +59,7 @@ def test_split_passes_fit_as_one_batch(monkeypatch):
     inr = lambda: INRConfig("hnerv", 4, 36, 52, 15_000)  # noqa: E731
     whole = vfit.fit(clip, inr(), vfit.FitConfig(**cfg))
     monkeypatch.setattr(vfit, "PASS_PIXELS", 1)  # one frame per pass
-    monkeypatch.setattr(vfit, "CHECKPOINT_PIXELS", 1)
+    monkeypatch.setattr(models, "LARGE_PIXELS", 1)
     split = vfit.fit(clip, inr(), vfit.FitConfig(**cfg))
     assert split.checkpointed and not whole.checkpointed
     for (n, a), (_, b) in zip(whole.state_dict().items(), split.state_dict().items()):
@@ -81,3 +81,35 @@ def test_decoder_output_is_the_same_whatever_the_pass_size():
     a, b = vcodec.run_decoder(m, code, 1), vcodec.run_decoder(m, code, 4)
     assert a.shape == (5, 40, 56, 3) and a.dtype == np.uint8 and a.flags.c_contiguous
     assert np.abs(a.astype(int) - b).max() <= 1
+
+
+def test_large_frames_decode_in_bands_with_the_same_values(monkeypatch):
+    torch.manual_seed(0)
+    m = build(INRConfig("hnerv", 3, 45, 70, 20_000)).eval()
+    code = torch.randn(3, m.cfg.embed_dim, *m.cfg.grid)
+    with torch.no_grad():
+        whole = m.decode(code)
+    monkeypatch.setattr(models, "LARGE_PIXELS", 1)
+    monkeypatch.setattr(models, "BAND_PIXELS", 700)
+    with torch.no_grad():
+        banded = m.decode(code)
+    torch.testing.assert_close(banded, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_encoder_checksum_is_the_decoders_at_any_pass_size(monkeypatch):
+    """The encoder's checksum and PSNR come a pass at a time; the decoder reproduces them."""
+    import warnings
+
+    from neurocodec.codecs.container import Container
+
+    rng = np.random.default_rng(1)
+    clip = rng.integers(0, 256, (5, 40, 56, 3), dtype=np.uint8)
+    monkeypatch.setattr(vcodec, "DECODE_PIXELS", 1)  # one frame per pass
+    c = vcodec.INRCodec("hnerv")
+    data = c.encode(clip, 0, params=6000, epochs=1, progress="off", threads=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a checksum mismatch warns
+        rec = c.decode(Container.from_bytes(data))
+    mse = np.mean((rec.astype(np.float64) - clip) ** 2)
+    psnr = Container.from_bytes(data).meta["psnr_rgb"]
+    assert abs(psnr - 10 * np.log10(255.0 ** 2 / mse)) < 1e-3

@@ -16,6 +16,7 @@ import hashlib
 import math
 import warnings
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -115,11 +116,15 @@ class INRCodec(Codec):
         sections = pack(model, clip, fcfg.weight_bits, fcfg.embed_bits)
         # What the decoder will output, decoded from the sections themselves: its checksum lets
         # every decode verify that it reproduced the encoder's frames exactly.
-        rec = self.decode_sections(inr, sections)
-        mse = _mse(rec, clip)
+        # A pass at a time: neither the decoded clip nor a float copy is ever held whole.
+        crc, sq, dec = 0, 0.0, VideoINR(inr, encoder=False).eval()
+        for i, frames in decoded_passes(dec, unpack(dec, sections)):
+            crc = zlib.crc32(frames, crc)
+            sq += float(np.sum((frames.astype(np.float64) - clip[i: i + len(frames)]) ** 2))
+        mse = sq / clip.size
         info = {"inr": inr.to_dict(), "quality": quality, "epochs": fcfg.epochs,
                 "prune": fcfg.prune, "weight_bits": fcfg.weight_bits,
-                "embed_bits": fcfg.embed_bits, "frames_crc32": zlib.crc32(rec),
+                "embed_bits": fcfg.embed_bits, "frames_crc32": crc,
                 "psnr_rgb": round(float(10 * np.log10(255.0 ** 2 / max(mse, 1e-12))), 4),
                 **(meta or {})}
         info.setdefault("fps", 25.0)
@@ -202,12 +207,6 @@ def _check_float(v: Any, name: str, lo: float, hi: float) -> float:
 
 
 # --- the representation <-> sections -------------------------------------------------------
-
-def _mse(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean squared error of two uint8 clips, a frame at a time (a float64 copy of a 720p
-    clip would be 2.9 GB)."""
-    return float(sum(np.sum((x.astype(np.float64) - y) ** 2) for x, y in zip(a, b)) / a.size)
-
 
 def decode_batch(inr: INRConfig) -> int:
     """Frames per decoder (and encoder) pass: ``DECODE_BATCH``, fewer when frames are large.
@@ -306,15 +305,23 @@ def unpack(model: VideoINR, sections: list[bytes]) -> torch.Tensor:
                                   steps[-1])
 
 
-def run_decoder(model: VideoINR, code: torch.Tensor, batch: int = 0) -> np.ndarray:
-    """uint8 ``[T, H, W, 3]`` from the decoder's inputs, ``batch`` frames per pass (0:
-    :func:`decode_batch`), written into one preallocated clip."""
-    c = model.cfg
-    batch = batch or decode_batch(c)
-    out = np.empty((len(code), c.height, c.width_px, 3), np.uint8)
+def decoded_passes(model: VideoINR, code: torch.Tensor, batch: int = 0
+                   ) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first frame, uint8 [b, H, W, 3])`` of each decoder pass over the inputs ``code``,
+    ``batch`` frames per pass (0: :func:`decode_batch`)."""
+    batch = batch or decode_batch(model.cfg)
     with torch.no_grad():
         for i in range(0, len(code), batch):
             y = model.decode(code[i: i + batch])
-            out[i: i + batch] = (y * 255.0).round().clamp(0, 255).to(torch.uint8).permute(
-                0, 2, 3, 1).numpy()
+            y = (y * 255.0).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+            yield i, np.ascontiguousarray(y.numpy())
+
+
+def run_decoder(model: VideoINR, code: torch.Tensor, batch: int = 0) -> np.ndarray:
+    """uint8 ``[T, H, W, 3]`` from the decoder's inputs (:func:`decoded_passes`), written into
+    one preallocated clip."""
+    c = model.cfg
+    out = np.empty((len(code), c.height, c.width_px, 3), np.uint8)
+    for i, frames in decoded_passes(model, code, batch):
+        out[i: i + len(frames)] = frames
     return out

@@ -8,7 +8,7 @@ what the network was fitted with; an optional global magnitude pruning zeroes th
 
 Large frames are fitted in bounded memory, with the same gradients: a step's batch runs as
 passes of at most ``PASS_PIXELS`` padded pixels (the gradients of each pass summed), and frames
-of ``CHECKPOINT_PIXELS`` or more keep only each decoder block's input for the backward pass
+of ``models.LARGE_PIXELS`` or more keep only each decoder block's input for the backward pass
 (activation checkpointing). A 1280x720 step thus takes ~1 GB instead of ~2.2 GB.
 
 Every step's frames come from a per-epoch permutation seeded by ``(seed, epoch)``, so a resumed
@@ -30,14 +30,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from neurocodec.codecs.video import quant
+from neurocodec.codecs.video import models, quant
 from neurocodec.codecs.video.models import INRConfig, VideoINR, build
 from neurocodec.determinism import mixed_seed
 from neurocodec.errors import InputError
 from neurocodec.train.loop import Run, run_loop
 
 PASS_PIXELS = 1 << 20  # padded pixels per forward pass (a 640x360 batch of 2 is one pass)
-CHECKPOINT_PIXELS = 1 << 19  # frames this large (padded) checkpoint their decoder blocks
 
 
 @dataclass
@@ -124,7 +123,7 @@ def fit(clip: np.ndarray, inr: INRConfig, cfg: FitConfig, out: str | Path | None
     torch.manual_seed(cfg.seed)
     model = build(inr).train()
     hp, wp = inr.padded
-    model.checkpointed = hp * wp >= CHECKPOINT_PIXELS
+    model.checkpointed = hp * wp >= models.LARGE_PIXELS
     per_pass = max(1, PASS_PIXELS // (hp * wp))
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)

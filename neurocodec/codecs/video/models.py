@@ -34,7 +34,10 @@ from neurocodec.transforms.nerv import ConvNeXtStage, NeRVBlock, frame_position_
 
 KINDS = ("hnerv", "nerv")
 MAX_PAD = 1.10  # padded area / frame area
-BAND_PIXELS = 1 << 18  # output pixels per checkpointed band of a training pass's last stage
+# Frames this large (padded; ~960x540 and up) are fitted with checkpointed blocks (fit.py) and
+# run their last stage in row bands of BAND_PIXELS output pixels, in training and decoding.
+LARGE_PIXELS = 1 << 19
+BAND_PIXELS = 1 << 18
 EMBED_VALUES = 128  # HNeRV's 16 x 2 x 4 per frame: d is chosen to stay near it
 
 
@@ -167,14 +170,19 @@ class VideoINR(nn.Module):
         ck = self._checkpointing()
         for b in self.blocks[:-1]:
             x = checkpoint(b, x, use_reentrant=False) if ck else b(x)
-        if not ck:
+        hp, wp = self.cfg.padded
+        if not (ck or hp * wp >= LARGE_PIXELS):
             return self.crop(self._last(x))
         # The last block and the head hold the pass's largest (full-resolution) activations:
-        # checkpointed in row bands, so the backward pass recomputes one band at a time.
+        # run in row bands (checkpointed in training, so the backward pass recomputes one band
+        # at a time). A function of the frame size only: encoder and decoder band alike.
         rows = max(1, BAND_PIXELS // (x.shape[-1] * self.cfg.strides[-1] ** 2))
-        return self.crop(torch.cat([checkpoint(self._last_band, x, r0, min(r0 + rows, x.shape[-2]),
-                                               use_reentrant=False)
-                                    for r0 in range(0, x.shape[-2], rows)], dim=-2))
+        bands = []
+        for r0 in range(0, x.shape[-2], rows):
+            r1 = min(r0 + rows, x.shape[-2])
+            bands.append(checkpoint(self._last_band, x, r0, r1, use_reentrant=False) if ck
+                         else self._last_band(x, r0, r1))
+        return self.crop(torch.cat(bands, dim=-2))
 
     def _last(self, x: Tensor) -> Tensor:
         return torch.tanh(self.head(self.blocks[-1](x))) * 0.5 + 0.5
