@@ -11,6 +11,7 @@ import struct
 
 import numba as nb
 import numpy as np
+from numba import typed
 
 from neurocodec.entropy.tables import LUT_SHIFT, CdfTables
 from neurocodec.errors import BitstreamError
@@ -424,11 +425,13 @@ BAD_INDEX = 1  # decode_batch kernel status: a table index out of range (kernel 
 @nb.njit(cache=True, nogil=True, parallel=True)
 def _decode_batch_kernel(words, starts, lanes, idx_off, indexes, cdf, lengths, offsets, lut,
                          prec, out, rc):
-    """Decode stream ``b`` (its u16 words start at ``starts[b]``) into ``out[idx_off[b]:]``;
-    ``rc[b]`` gets the single-stream kernel's return code, or BAD_INDEX."""
+    """Decode stream ``b`` (its u16 words start at ``starts[b]``, its table indexes are the
+    array ``indexes[b]`` of a typed list) into ``out[idx_off[b]:]``; ``rc[b]`` gets the
+    single-stream kernel's return code, or BAD_INDEX."""
     for b in nb.prange(starts.shape[0]):
         i0, i1 = idx_off[b], idx_off[b + 1]
-        if not _indexes_ok(indexes[i0:i1], cdf.shape[0]):
+        ind = indexes[np.int64(b)]
+        if not _indexes_ok(ind, cdf.shape[0]):
             rc[b] = BAD_INDEX
             continue
         L = lanes[b]
@@ -441,8 +444,8 @@ def _decode_batch_kernel(words, starts, lanes, idx_off, indexes, cdf, lengths, o
         seg_start = seg_end - counts
         w0 = o + 4 + 2 * L
         w = words[w0 : w0 + seg_end[-1]]
-        rc[b] = _decode_kernel(w, seg_start, seg_end, indexes[i0:i1], cdf, lengths, offsets,
-                               lut, prec, L, out[i0:i1])
+        rc[b] = _decode_kernel(w, seg_start, seg_end, ind, cdf, lengths, offsets, lut, prec,
+                               L, out[i0:i1])
 
 
 def decode_batch(streams, indexes_list, tables: CdfTables) -> list[np.ndarray]:
@@ -467,7 +470,9 @@ def decode_batch(streams, indexes_list, tables: CdfTables) -> list[np.ndarray]:
     streams = [bytes(s) for s in streams]
     idxs = [np.ascontiguousarray(_as_numpy(i), dtype=np.int32).ravel() for i in indexes_list]
     idx_off = _offsets([i.size for i in idxs])
-    indexes = np.concatenate(idxs)  # range-checked per stream in the (parallel) kernel
+    # A typed list of the arrays themselves, not one concatenated copy: the copy was the
+    # largest serial part of a batch (range-checked per stream in the parallel kernel).
+    indexes = typed.List([i if i.flags.writeable else i.copy() for i in idxs])
     sizes = np.array([len(s) for s in streams], dtype=np.int64)
     starts = _offsets(sizes)[:-1]
     blob = b"".join(streams)
