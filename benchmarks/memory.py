@@ -34,7 +34,7 @@ from pathlib import Path
 from neurocodec.eval.environment import cpu_model
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = ["hyperprior-vr", "hyperprior-vr2", "hyperprior-vr3", "mlic-vr"]
+MODELS = ["hyperprior-vr", "hyperprior-vr2", "hyperprior-vr3", "hyperprior-vr4", "mlic-vr"]
 CLI = [sys.executable, "-m", "neurocodec.cli"]
 
 
