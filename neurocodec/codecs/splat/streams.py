@@ -295,35 +295,32 @@ def _contexts(sym, c, n, nbr, static, n_self, n_cross, cross, out):
         out[i] = _ctx_of(i, c, sym, n, nbr, static, n_self, n_cross, cross)
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _prediction(i, values, nbr, cls):
+    """The prediction of value ``i``: the rounded mean of ``values`` at its neighbours of the
+    same class (0 without one); only values before ``i`` are read."""
+    s = np.int64(0)
+    cnt = 0
+    for t in range(nbr.shape[1]):
+        j = nbr[i, t]
+        if j >= 0 and cls[j] == cls[i]:
+            s += values[j]
+            cnt += 1
+    return (s + cnt // 2) // cnt if cnt else np.int64(0)
+
+
 @nb.njit(cache=True, nogil=True)
 def _predict(values, nbr, cls, out):
-    """Residuals ``values - prediction`` (encoder), the prediction the rounded mean of the
-    values at the neighbours of the same class (0 without one)."""
+    """Residuals ``values - prediction`` (encoder), see :func:`_prediction`."""
     for i in range(values.shape[0]):
-        s = np.int64(0)
-        cnt = 0
-        for t in range(nbr.shape[1]):
-            j = nbr[i, t]
-            if j >= 0 and cls[j] == cls[i]:
-                s += values[j]
-                cnt += 1
-        p = (s + cnt // 2) // cnt if cnt else np.int64(0)
-        out[i] = values[i] - p
+        out[i] = values[i] - _prediction(i, values, nbr, cls)
 
 
 @nb.njit(cache=True, nogil=True)
 def _unpredict(res, nbr, cls, limit, out):
     """The decoder's inverse of :func:`_predict`; False if a value leaves ``[-limit, limit]``."""
     for i in range(res.shape[0]):
-        s = np.int64(0)
-        cnt = 0
-        for t in range(nbr.shape[1]):
-            j = nbr[i, t]
-            if j >= 0 and cls[j] == cls[i]:
-                s += out[j]
-                cnt += 1
-        p = (s + cnt // 2) // cnt if cnt else np.int64(0)
-        v = p + np.int64(res[i])
+        v = _prediction(i, out, nbr, cls) + np.int64(res[i])
         if v > limit or v < -limit:
             return False
         out[i] = v
