@@ -17,7 +17,7 @@ import torch
 
 def main() -> None:
     from neurocodec.codecs.video.codec import parse_params
-    from neurocodec.codecs.video.fit import FitConfig, forward, frame_times, frames_tensor
+    from neurocodec.codecs.video.fit import FitConfig, frame_times, frames_tensor
     from neurocodec.codecs.video.io import read_video
     from neurocodec.codecs.video.models import INRConfig, build
 
@@ -55,7 +55,7 @@ def main() -> None:
                         x = x.contiguous(memory_format=torch.channels_last)
                     t0 = time.perf_counter()
                     with torch.autocast("cpu", torch.bfloat16, enabled=cfg.precision == "bf16"):
-                        y = forward(m, x, t, None)
+                        y = m(x, t)
                     loss = torch.mean((y.float() - x) ** 2)
                     opt.zero_grad()
                     loss.backward()

@@ -333,16 +333,8 @@ def test_container_meta_floats_are_finite():
 
 def test_libtiff_messages_join_the_one_line_error(tmp_path, capfd):
     # libtiff wrote its diagnostics straight to fd 2, above the CLI's error line
-    buf = io.BytesIO()
-    Image.fromarray(np.arange(144, dtype=np.uint8).reshape(4, 12, 3)).save(
-        buf, "TIFF", compression="tiff_lzw")
-    b = bytearray(buf.getvalue())
-    ifd = struct.unpack_from("<I", b, 4)[0]
-    for k in range(struct.unpack_from("<H", b, ifd)[0]):
-        if struct.unpack_from("<H", b, ifd + 2 + 12 * k)[0] == 279:  # StripByteCounts
-            struct.pack_into("<H", b, ifd + 4 + 12 * k, 2)  # typed as ASCII
     src = tmp_path / "a.tif"
-    src.write_bytes(bytes(b))
+    src.write_bytes(_tiff_with(279, "<H", 2))  # StripByteCounts typed as ASCII
     assert main(["encode", str(src), "-o", str(tmp_path / "a.ncb")]) == 1
     err = capfd.readouterr().err
     assert err.count("\n") == 1 and "libtiff: TIFFFetchStripThing" in err, err
@@ -389,8 +381,9 @@ def test_sog_names_and_zip_versions():
         decode_sog_bundle(bytes(z))
 
 
-def _tiff_with(tag: int, value: int) -> bytes:
-    """A small LZW TIFF with one SHORT/LONG tag's value replaced."""
+def _tiff_with(tag: int, fmt: str, *values: int) -> bytes:
+    """A small LZW TIFF with one IFD entry's type/count/value fields (from its byte 2)
+    overwritten with ``struct.pack(fmt, *values)``."""
     buf = io.BytesIO()
     Image.fromarray(np.arange(144, dtype=np.uint8).reshape(4, 12, 3)).save(
         buf, "TIFF", compression="tiff_lzw")
@@ -399,7 +392,7 @@ def _tiff_with(tag: int, value: int) -> bytes:
     for k in range(struct.unpack_from("<H", b, ifd)[0]):
         e = ifd + 2 + 12 * k
         if struct.unpack_from("<H", b, e)[0] == tag:
-            struct.pack_into("<HII", b, e + 2, 4, 1, value)  # one LONG
+            struct.pack_into(fmt, b, e + 2, *values)
     return bytes(b)
 
 
@@ -407,7 +400,7 @@ def test_pillow_log_lines_stay_off_stderr(tmp_path, capfd):
     # Pillow logs "More samples per pixel than can be decoded: 32768" at error level, and
     # Python's last-resort handler printed it above the CLI's one line
     src = tmp_path / "a.tif"
-    src.write_bytes(_tiff_with(277, 32768))  # SamplesPerPixel
+    src.write_bytes(_tiff_with(277, "<HII", 4, 1, 32768))  # SamplesPerPixel: one LONG
     assert main(["encode", str(src), "-o", str(tmp_path / "a.ncb")]) == 1
     err = capfd.readouterr().err
     assert err.count("\n") == 1 and "More samples" not in err, err

@@ -43,14 +43,6 @@ INT32 = (-(1 << 31), (1 << 31) - 1)
 MAX_ABS = 1 << 30
 
 
-@dataclass
-class Channel:
-    values: np.ndarray  # int64 [N]
-    ctx: np.ndarray  # int [N] in 0..n_ctx-1
-    n_ctx: int
-    delta_ok: bool = True  # False: only RAW (e.g. an index)
-
-
 def _costs_by_ctx(sym: np.ndarray, ctx: np.ndarray, n_ctx: int) -> tuple[float, np.ndarray]:
     """The cheapest family table per context and the total bits (table bytes included): the
     exact cost of :func:`arrays.group_costs`, from one histogram of (context, value) pairs
@@ -94,35 +86,6 @@ def _cost_t() -> tuple[np.ndarray, int, int]:
     return np.ascontiguousarray(cost.T), lo, hi
 
 
-def _symbols(values: np.ndarray, mode: int, centre: int) -> np.ndarray:
-    if mode == DELTA:
-        return np.diff(values, prepend=np.int64(0))
-    return values - centre
-
-
-def encode_stream(channels: list[Channel], lanes: int | None = None) -> bytes:
-    n = max((len(c.values) for c in channels), default=0)
-    lanes = lanes or int(np.clip(n // 4096, 1, 32))  # 136 header bytes at 32 lanes
-    head, syms, idx = [], [], []
-    for ch in channels:
-        v = np.asarray(ch.values, np.int64)
-        ctx = np.asarray(ch.ctx, np.int64)
-        centre = int(np.median(v)) if v.size else 0
-        best = None
-        for mode in (RAW, DELTA) if ch.delta_ok else (RAW,):
-            s = np.clip(_symbols(v, mode, centre), -MAX_ABS, MAX_ABS)
-            cost, tables = _costs_by_ctx(s, ctx, ch.n_ctx)
-            if best is None or cost < best[0]:
-                best = (cost, mode, s, tables)
-        _, mode, s, tables = best
-        head.append(_CH.pack(mode, centre if mode == RAW else 0) + tables.tobytes())
-        syms.append(s.astype(np.int32))
-        idx.append(tables.astype(np.int32)[ctx])
-    sym = np.concatenate(syms) if syms else np.zeros(0, np.int32)
-    ind = np.concatenate(idx) if idx else np.zeros(0, np.int32)
-    return b"".join(head) + rans.encode(sym, ind, arrays.family(), lanes=lanes)
-
-
 def check_stream(data: bytes, n_contexts: list[int], n: int, what: str
                  ) -> list[tuple[int, int, np.ndarray]]:
     """Each channel's ``(mode, centre, tables)`` after checking the channel headers and the
@@ -154,7 +117,7 @@ def check_stream(data: bytes, n_contexts: list[int], n: int, what: str
 
 def decode_stream(data: bytes, contexts: list[tuple[np.ndarray, int]], n: int,
                   what: str) -> list[np.ndarray]:
-    """The int64 channels of :func:`encode_stream` (``n`` values each) given each channel's
+    """The int64 channels of a format-1 stream (``n`` values each) given each channel's
     ``(ctx, n_contexts)``; any inconsistency is a :class:`BitstreamError`."""
     fam = arrays.family()
     channels = check_stream(data, [n_ctx for _, n_ctx in contexts], n, what)

@@ -115,10 +115,10 @@ class INRCodec(Codec):
         model = fit(clip, inr, fcfg, run_dir)
         sections = pack(model, clip, fcfg.weight_bits, fcfg.embed_bits)
         # What the decoder will output, decoded from the sections themselves: its checksum lets
-        # every decode verify that it reproduced the encoder's frames exactly.
-        # A pass at a time: neither the decoded clip nor a float copy is ever held whole.
-        crc, sq, dec = 0, 0.0, VideoINR(inr, encoder=False).eval()
-        for i, frames in decoded_passes(dec, unpack(dec, sections)):
+        # every decode verify that it reproduced the encoder's frames exactly. A pass at a
+        # time: neither the decoded clip nor a float copy of it is ever held whole.
+        crc, sq = 0, 0.0
+        for i, frames in section_passes(inr, sections):
             crc = zlib.crc32(frames, crc)
             sq += float(np.sum((frames.astype(np.float64) - clip[i: i + len(frames)]) ** 2))
         mse = sq / clip.size
@@ -146,8 +146,10 @@ class INRCodec(Codec):
 
     @staticmethod
     def decode_sections(inr: INRConfig, sections: list[bytes]) -> np.ndarray:
-        model = VideoINR(inr, encoder=False).eval()
-        return run_decoder(model, unpack(model, sections))
+        out = np.empty((inr.frames, inr.height, inr.width_px, 3), np.uint8)
+        for i, frames in section_passes(inr, sections):
+            out[i: i + len(frames)] = frames
+        return out
 
     def check(self, c: Container, limits: DecodeLimits) -> INRConfig:
         self.check_container(c)
@@ -317,11 +319,7 @@ def decoded_passes(model: VideoINR, code: torch.Tensor, batch: int = 0
             yield i, np.ascontiguousarray(y.numpy())
 
 
-def run_decoder(model: VideoINR, code: torch.Tensor, batch: int = 0) -> np.ndarray:
-    """uint8 ``[T, H, W, 3]`` from the decoder's inputs (:func:`decoded_passes`), written into
-    one preallocated clip."""
-    c = model.cfg
-    out = np.empty((len(code), c.height, c.width_px, 3), np.uint8)
-    for i, frames in decoded_passes(model, code, batch):
-        out[i: i + len(frames)] = frames
-    return out
+def section_passes(inr: INRConfig, sections: list[bytes]) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`decoded_passes` of the decoder the sections hold."""
+    model = VideoINR(inr, encoder=False).eval()
+    return decoded_passes(model, unpack(model, sections))

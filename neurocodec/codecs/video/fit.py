@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from neurocodec.codecs.video import models, quant
+from neurocodec.codecs.video import quant
 from neurocodec.codecs.video.models import INRConfig, VideoINR, build
 from neurocodec.determinism import mixed_seed
 from neurocodec.errors import InputError
@@ -122,9 +122,7 @@ def fit(clip: np.ndarray, inr: INRConfig, cfg: FitConfig, out: str | Path | None
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     model = build(inr).train()
-    hp, wp = inr.padded
-    model.checkpointed = hp * wp >= models.LARGE_PIXELS
-    per_pass = max(1, PASS_PIXELS // (hp * wp))
+    per_pass = max(1, PASS_PIXELS // math.prod(inr.padded))
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     frames, times = frames_uint8(clip), frame_times(len(clip))
@@ -155,18 +153,20 @@ def fit(clip: np.ndarray, inr: INRConfig, cfg: FitConfig, out: str | Path | None
         opt.zero_grad()
         passes = i.split(per_pass)
         mse = torch.zeros(())
-        for j in passes:
-            x = as_float(frames[j])
-            if cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with fake_quantized(model, bits[0] if bits else 0):
+        # Held over every pass's forward and backward: a checkpointed block recomputed in the
+        # backward pass must see the same quantized weights.
+        with fake_quantized(model, bits[0] if bits else 0):
+            for j in passes:
+                x = as_float(frames[j])
+                if cfg.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                     y = model(x, times[j], bits[1] if bits else 0)
                 err = (y.float() - x) ** 2
                 # one pass: the batch mean, as always; several: their sum is that mean
                 loss = torch.mean(err) if len(passes) == 1 else err.sum() / (len(i) * err[0].numel())
                 loss.backward()
-            mse = mse + loss.detach()
+                mse = mse + loss.detach()
         opt.step()
         with torch.no_grad():
             for n, m in masks.items():
@@ -176,16 +176,6 @@ def fit(clip: np.ndarray, inr: INRConfig, cfg: FitConfig, out: str | Path | None
 
     run_loop(cfg, run, step_fn)
     return model.eval()
-
-
-def forward(model: VideoINR, x: Tensor, t: Tensor, bits: tuple[int, int] | None) -> Tensor:
-    """The training pass; with ``bits = (weights, embeddings)`` the stored tensors are
-    fake-quantized to those bits (straight-through). A backward pass of a checkpointed model
-    must run inside :func:`fake_quantized` too: see :func:`fit`."""
-    if bits is None:
-        return model(x, t)
-    with fake_quantized(model, bits[0]):
-        return model(x, t, bits[1])
 
 
 class _FakeQuant(nn.Module):

@@ -137,9 +137,9 @@ class VideoINR(nn.Module):
             NeRVBlock(widths[i], widths[i + 1], s, min(k0 + 2 * i, kmax))
             for i, s in enumerate(cfg.strides))
         self.head = nn.Conv2d(widths[-1], 3, 3, padding=1)
-        # fit() sets it for large frames: a training pass keeps only each block's input and
-        # recomputes the rest in the backward pass (same values, about a third more time).
-        self.checkpointed = False
+        # Large frames: a training pass keeps only each block's input and recomputes the rest
+        # in the backward pass (same values, about a third more time).
+        self.checkpointed = self.large
 
     # --- shapes ---------------------------------------------------------------------------
     def pad(self, frames: Tensor) -> Tensor:
@@ -147,6 +147,12 @@ class VideoINR(nn.Module):
         hp, wp = self.cfg.padded
         return F.pad(frames, (0, wp - frames.shape[-1], 0, hp - frames.shape[-2]),
                      mode="replicate")
+
+    @property
+    def large(self) -> bool:
+        """Frames of ``LARGE_PIXELS`` padded pixels or more: checkpointed in training, last
+        stage in row bands."""
+        return math.prod(self.cfg.padded) >= LARGE_PIXELS
 
     def crop(self, x: Tensor) -> Tensor:
         return x[..., : self.cfg.height, : self.cfg.width_px]
@@ -170,8 +176,7 @@ class VideoINR(nn.Module):
         ck = self._checkpointing()
         for b in self.blocks[:-1]:
             x = checkpoint(b, x, use_reentrant=False) if ck else b(x)
-        hp, wp = self.cfg.padded
-        if not (ck or hp * wp >= LARGE_PIXELS):
+        if not (ck or self.large):
             return self.crop(self._last(x))
         # The last block and the head hold the pass's largest (full-resolution) activations:
         # run in row bands (checkpointed in training, so the backward pass recomputes one band
