@@ -150,16 +150,23 @@ class ScaleHyperprior(VariableRateImageModel):
         return [self.entropy_bottleneck.channels * zh * zw, self.cfg.M * 16 * zh * zw]
 
     # ------------------------------------------------------------------ real coding
-    def _hyper_synthesis(self, z_hat: Tensor, q: int) -> tuple[Tensor, Tensor, np.ndarray]:
-        """float64 means and scales ``[1,M,h,w]`` and int32 table indexes from ``z_hat``.
+    def entropy_nets(self) -> nn.Module:
+        """The float64 CPU copy of ``h_s`` the hyper-synthesis runs (see
+        :meth:`_hyper_synthesis`), shared by the tiles of an image."""
+        return copy.deepcopy(self.h_s).to("cpu", torch.float64)
+
+    def _hyper_synthesis(self, z_hat: Tensor, q: int, h_s: nn.Module | None = None
+                         ) -> tuple[Tensor, Tensor, np.ndarray]:
+        """float64 means and scales ``[1,M,h,w]`` and int32 table indexes from ``z_hat``
+        (``h_s``: :meth:`entropy_nets`, made here when not given).
 
         Computed in float64 on one thread: the encoder and the decoder must reach the same
         table indexes whatever their thread count."""
+        h_s = h_s if h_s is not None else self.entropy_nets()
         with single_thread(), torch.no_grad():
             # Always on the CPU in float64, also when the model runs on a GPU: the indexes
             # must not depend on where the decoder runs.
             hig = self._hyper_inv_gain64(q)
-            h_s = copy.deepcopy(self.h_s).to("cpu", torch.float64)
             scales, means = h_s(z_hat.detach().cpu().double() * hig).chunk(2, 1)
         scales = scales.clamp_min(self.scale_bound)
         idx = scale_indexes(scales.numpy(), self.table_scales)
@@ -185,7 +192,6 @@ class ScaleHyperprior(VariableRateImageModel):
         return [z_bytes, y_bytes], tuple(z_hat.shape[-2:])
 
     @torch.no_grad()
-    @torch.no_grad()
     def latent_decoder(self, streams: list[bytes], z_shape: tuple[int, int], q: int,
                        nets=None) -> StreamDecoder:
         """The streams of :meth:`compress_latents` -> float32 ``y_hat [1,M,4*zh,4*zw]``
@@ -197,7 +203,7 @@ class ScaleHyperprior(VariableRateImageModel):
         dev = next(self.parameters()).device
         kernel = dev.type == "cuda" or dispatch.kernel_forced()
         z_hat = yield from self._z_decoder(streams[0], z_shape, kernel)
-        means, _, idx = self._hyper_synthesis(z_hat, q)
+        means, _, idx = self._hyper_synthesis(z_hat, q, nets)
         idx = torch.from_numpy(idx.ravel()).to(dev) if kernel else idx.ravel()
         y_sym = yield streams[1], idx, self.y_tables
         del idx
