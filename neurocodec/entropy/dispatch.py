@@ -81,11 +81,11 @@ StreamRequest = tuple[bytes, Any, CdfTables]
 StreamDecoder = Generator[StreamRequest, Any, Any]
 
 
-def decode_lockstep(decoders: list[StreamDecoder], device=None) -> list:
+def decode_lockstep(decoders: list[StreamDecoder]) -> list:
     """Run several independent decoders (an image's entropy tiles, say) side by side: each
     round collects the stream every unfinished decoder asks for and decodes them all in one
-    :func:`decode_batch` call (per table set), so the cores — or a GPU — get many streams at
-    once. Each decoder sees exactly the symbols it would get alone. Returns their results in
+    :func:`decode_batch` call (per table set), so the cores — or a GPU, when the indexes are
+    on one — get many streams at once. Each decoder sees exactly the symbols it would get alone. Returns their results in
     order; on an error every decoder is closed first."""
     results: list = [None] * len(decoders)
     pending: dict[int, StreamRequest] = {}
@@ -101,7 +101,7 @@ def decode_lockstep(decoders: list[StreamDecoder], device=None) -> list:
             for members in groups.values():
                 tables = pending[members[0]][2]
                 syms = decode_batch([pending[i][0] for i in members],
-                                    [pending[i][1] for i in members], tables, device)
+                                    [pending[i][1] for i in members], tables)
                 decoded.update(zip(members, syms))
             for i in keys:
                 del pending[i]
