@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from neurocodec.cli import main
-from neurocodec.codecs.image.codec import HyperpriorImageCodec
+from neurocodec.codecs.image.codec import HyperpriorImageCodec, load_weights, save_weights
+from neurocodec.codecs.image.hyperprior import HyperpriorConfig, ScaleHyperprior
 from neurocodec.codecs.registry import get_model_info
 from neurocodec.datasets.images import CropSampler, StepBatches, load_rgb
 from neurocodec.errors import InputError
@@ -249,6 +250,43 @@ def test_init_starts_a_fresh_run_from_weights(tmp_path, tiny_env):
     assert src.exists()
     with pytest.raises(InputError, match="M=12"):
         train(_cfg(tmp_path / "bad", N=8, M=16, lmbdas=(0.01, 0.05), init=str(src)))
+
+
+def test_init_across_archs_copies_the_transforms(tmp_path, tiny_env):
+    """A hyperprior's transforms (and factorized prior) start an mlic run; its own entropy
+    model stays fresh. The manifest of the exported source counts toward the budget."""
+    torch.manual_seed(0)
+    hp = ScaleHyperprior(HyperpriorConfig(N=8, M=192, lmbdas=(0.01, 0.05), transform="dct"))
+    with torch.no_grad():  # unlike any fresh model's weights
+        for p in hp.parameters():
+            p.add_(0.01)
+    src = tmp_path / "hp.safetensors"
+    save_weights(hp.eval(), src)
+    (tmp_path / "hp.json").write_text(json.dumps({"name": "hp-dct", "training_hours": 1.5,
+                                                    "training_steps": 700}))
+    mlic = dict(arch="mlic", transform="dct", N=8, M=192, lmbdas=(0.01, 0.05), crop=64,
+                model_args={"slices": 4, "hidden": 8, "heads": 2}, max_steps=1, lr=1e-12,
+                warmup_steps=0, eb_lr_mult=0.0, aux_lr=0.0)
+    st = torch.load(train(_cfg(tmp_path / "run", init=str(src), **mlic)),
+                    weights_only=True)["model"]
+    want = load_weights(src).state_dict()
+    for k in ("g_a.refine.a.weight", "g_s.post.0.weight", "log_gain",
+              "entropy_bottleneck.biases.0"):
+        assert torch.allclose(st[k], want[k], atol=1e-6), k
+    torch.manual_seed(0)
+    fresh = torch.load(train(_cfg(tmp_path / "fresh", **mlic)), weights_only=True)["model"]
+    k = "slices.channel_ctx.0.net.0.weight"
+    assert torch.allclose(st[k], fresh[k], atol=1e-6)
+    assert not torch.allclose(st["g_s.post.0.weight"], fresh["g_s.post.0.weight"])
+    from neurocodec.train.export import export
+
+    export(tmp_path / "run", "mlic-more", tmp_path / "w", command="test", data="tests/data")
+    man = json.loads((tmp_path / "w" / "mlic-more.json").read_text())
+    assert man["init_from"]["name"] == "hp-dct" and man["training_steps"] == 701
+    with pytest.raises(InputError, match="N=8"):
+        train(_cfg(tmp_path / "bad", init=str(src), **{**mlic, "N": 16}))
+    with pytest.raises(InputError, match="transforms do not fit"):
+        train(_cfg(tmp_path / "gdn", init="tiny-test", **{**mlic, "transform": "gdn", "M": 12}))
 
 
 def test_cli_impossible_dct_width_is_one_line_error(tmp_path, capsys):

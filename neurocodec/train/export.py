@@ -55,14 +55,21 @@ def _init_parent(run_dir: Path) -> dict | None:
     """The shipped model a run started from (``--init NAME``), with its own budget."""
     cfg_path = run_dir / "config.json"
     init = json.loads(cfg_path.read_text()).get("init", "") if cfg_path.exists() else ""
-    if not init or init.endswith(".safetensors"):
+    if not init:
         return None
-    from neurocodec.codecs.registry import get_model_info
+    if init.endswith(".safetensors"):  # an exported file: its manifest, when beside it
+        path = Path(init)
+        if not path.with_suffix(".json").exists():
+            return None
+        man = json.loads(path.with_suffix(".json").read_text())
+        name, hours = man.get("name", path.stem), float(man.get("training_hours", 0.0))
+    else:
+        from neurocodec.codecs.registry import get_model_info
 
-    info = get_model_info(init)
-    return {"name": info.name, "weights": weights_digest(info.weights_path),
-            "training_hours": info.training_hours,
-            "training_steps": int(info.manifest.get("training_steps", 0))}
+        info = get_model_info(init)
+        path, man, name, hours = info.weights_path, info.manifest, info.name, info.training_hours
+    return {"name": name, "weights": weights_digest(path), "training_hours": hours,
+            "training_steps": int(man.get("training_steps", 0))}
 
 
 def main(argv: list[str] | None = None) -> None:
