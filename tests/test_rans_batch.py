@@ -157,3 +157,34 @@ def test_dispatch_batch_cpu_and_forced_kernel(monkeypatch):
     assert dispatch.encode_batch(ts, ti, t, lanes=16) == ref
     for a, b in zip(dispatch.decode_batch(ref, ti, t), syms):
         np.testing.assert_array_equal(a.numpy(), b)
+
+
+def test_work_queue_hands_out_every_item_once():
+    """The shared counter of the batch kernels: every item goes to exactly one worker, on
+    any number of threads, also when there are more workers than items."""
+    import numba
+
+    from neurocodec.entropy.work_queue import take, workers
+
+    @numba.njit(parallel=True)
+    def claim(n, n_workers, hits, owner):
+        counter = np.zeros(1, np.int64)
+        for w in numba.prange(n_workers):
+            while True:
+                i = take(counter, n)
+                if i < 0:
+                    break
+                hits[i] += 1
+                owner[i] = w
+
+    before = numba.get_num_threads()
+    try:
+        for threads in sorted({1, before}):
+            numba.set_num_threads(threads)
+            for n, n_workers in ((10_000, workers(10_000)), (3, 8), (0, workers(0))):
+                hits, owner = np.zeros(n, np.int64), np.full(n, -1, np.int64)
+                claim(n, n_workers, hits, owner)
+                assert (hits == 1).all() and (owner >= 0).all()
+            assert workers(10_000) == threads and workers(0) == 1
+    finally:
+        numba.set_num_threads(before)

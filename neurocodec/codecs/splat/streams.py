@@ -313,7 +313,7 @@ def _decode_ctx_kernel(words, seg_start, seg_end, n, n_ch, nbr, statics, n_selfs
                                             n_crosses[c], cross)]
             x = state[lane]
             slot = x & mask
-            s = lut[k, slot >> LUT_SHIFT]
+            s = np.int64(lut[k, slot >> LUT_SHIFT])
             hi = np.int64(cdf[k, s + 1])
             while hi <= slot:
                 s += 1
@@ -488,7 +488,7 @@ def decode_ctx_stream(data: bytes, specs: list[CtxSpec], nbr: np.ndarray | None,
         np.array([sp.n_cross for sp in specs] + [1] * len(lows), np.int64), cross_off,
         np.concatenate(crosses) if crosses else np.zeros(0, np.int64), tab_off,
         np.concatenate(tabs) if tabs else np.zeros(0, np.int64), fam.cdf,
-        fam.lengths.astype(np.int64), fam.offsets.astype(np.int64), fam.lut, fam.precision,
+        fam.lengths.astype(np.int64), fam.offsets.astype(np.int64), fam.lut_cpu, fam.precision,
         lanes, out)
     if rc != 0:
         raise BitstreamError(f"{what}: rANS stream corrupted or truncated (lane {-rc - 1})")
