@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from neurocodec.codecs.container import Container
+from neurocodec.codecs.image import DEFAULT_MODEL
 from neurocodec.codecs.image.io import read_image
 from neurocodec.codecs.image.refine import RefineConfig
 from neurocodec.codecs.registry import load_codec
@@ -57,7 +58,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data/images/kodak", help="folder of images")
     ap.add_argument("--limit", type=int, default=0, help="only the first N images (0 = all)")
-    ap.add_argument("--model", default="hyperprior-vr")
+    ap.add_argument("--model", default=DEFAULT_MODEL, help="default: the default image model")
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--lr", type=float, default=RefineConfig(steps=1).lr)
     ap.add_argument("--qualities", type=int, nargs="*", help="default: all of the model's")
