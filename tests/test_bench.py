@@ -154,3 +154,33 @@ def test_zoo_bd_script(tmp_path, capsys):
     assert rows[0]["bd_rate"] == pytest.approx(10.0, abs=0.01)
     assert rows[0]["bd_rate_msssim"] == pytest.approx(10.0, abs=0.01)
     assert "+10.0%" in capsys.readouterr().out
+
+
+def test_first_point_of_a_codec_is_timed_warm(monkeypatch):
+    """A worker codes one item untimed before its first timed point of each codec (loading
+    compiled kernels is not booked to that point); video, whose encode is a fit, does not."""
+    import numpy as np
+
+    from neurocodec.eval import bench
+    from neurocodec.eval.baselines import Baseline
+
+    calls = []
+
+    def codec(name):
+        return Baseline(name, name, (1, 2), None,
+                        lambda x, q: calls.append((name, "enc", q)) or b"\0" * q,
+                        lambda b, shape: calls.append((name, "dec")) or np.zeros(shape + (3,)))
+
+    def medium(warm_up):
+        return bench.Medium("image", lambda d: [], lambda p: np.zeros((4, 4, 3), np.uint8),
+                            codec, lambda x, r: {"psnr-rgb": 1.0}, lambda x: 16,
+                            bench.table_for("image"), warm_up=warm_up)
+
+    for warm_up, want in ((True, 3), (False, 2)):
+        calls.clear()
+        monkeypatch.setattr(bench, "_WORKER", {"medium": medium(warm_up), "data": "."})
+        for q in (1, 2):
+            p = bench.run_point("a", ("q", q), "x.png")
+            assert p["bytes"] == q and p["encoding_time"] >= 0
+        assert sum(c[1] == "enc" for c in calls) == want, calls
+        assert calls[0] == ("a", "enc", 1)
