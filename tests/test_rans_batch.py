@@ -188,3 +188,21 @@ def test_work_queue_hands_out_every_item_once():
             assert workers(10_000) == threads and workers(0) == 1
     finally:
         numba.set_num_threads(before)
+
+
+def test_batch_decode_into_a_caller_buffer():
+    t = gaussian_tables()
+    syms, idxs = _gaussian_batch(count=4, n=700, seed=5)
+    data = rans.encode_batch(syms, idxs, t)
+    buf = np.full(4 * 700 + 9, -7, np.int32)
+    got = rans.decode_batch(data, idxs, t, out=buf)
+    for a, b in zip(got, syms):
+        np.testing.assert_array_equal(a, b)
+        assert np.shares_memory(a, buf)
+    assert (buf[-9:] == -7).all()  # only the streams' symbols are written
+    one = rans.decode_batch(data[:1], idxs[:1], t, out=buf)  # one stream: into the buffer too
+    assert np.shares_memory(one[0], buf) and np.array_equal(one[0], syms[0])
+    for bad, match in ((np.zeros(4 * 700, np.int64), "int32"), (buf[::2], "C-contiguous"),
+                       (np.zeros(10, np.int32), "holds 10 symbols"), ([0] * 2800, "int32")):
+        with pytest.raises(ValueError, match=match):
+            rans.decode_batch(data, idxs, t, out=bad)
