@@ -108,6 +108,25 @@ def test_ms_ssim_training(tmp_path):
     assert all(torch.isfinite(v).all() for v in st["model"].values())
 
 
+def test_validation_is_off_the_training_clock(tmp_path, val_dir, monkeypatch):
+    """The time budget and its schedule count training, not the real-bitstream validation."""
+    import time
+
+    from neurocodec.train import trainer
+
+    def slow(*args, **kw):
+        time.sleep(2.0)
+        return real(*args, **kw)
+
+    real = trainer.validate
+    monkeypatch.setattr(trainer, "validate", slow)
+    t = time.time()
+    ckpt = train(_cfg(tmp_path / "r", max_steps=2, val=str(val_dir), val_every=1,
+                      val_qualities=(0,)))
+    assert time.time() - t > 4.0 and len(_dicts(tmp_path / "r" / "val.csv")) == 2
+    assert _ckpt(ckpt)["elapsed"] < 2.0
+
+
 def test_validation_reports_real_bitstream_sizes(tmp_path, val_dir):
     out = tmp_path / "r"
     ckpt = train(_cfg(out, max_steps=4, val=str(val_dir), val_every=2, val_qualities=(0, 1)))
