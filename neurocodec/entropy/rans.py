@@ -519,7 +519,8 @@ def decode_batch(streams, indexes_list, tables: CdfTables, out: np.ndarray | Non
             raise type(e)(f"stream 0: {e}") from None
     streams = [bytes(s) for s in streams]
     idxs = [np.ascontiguousarray(_as_numpy(i), dtype=np.int32).ravel() for i in indexes_list]
-    idx_off = _offsets([i.size for i in idxs])
+    n_sym = np.array([i.size for i in idxs], dtype=np.int64)
+    idx_off = _offsets(n_sym)
     indexes = _typed_int32_list(idxs)  # range-checked per stream in the parallel kernel
     sizes = np.array([len(s) for s in streams], dtype=np.int64)
     starts = _offsets(sizes)[:-1]
@@ -527,7 +528,7 @@ def decode_batch(streams, indexes_list, tables: CdfTables, out: np.ndarray | Non
     lanes_arr = np.zeros(count, dtype=np.int64)
     words_arr = np.zeros(count, dtype=np.int64)
     bad = _check_headers(np.frombuffer(blob, dtype=np.uint8), starts, sizes,
-                         idx_off[1:] - idx_off[:-1], tables.precision, FORMAT_VERSION, MAX_LANES,
+                         n_sym, tables.precision, FORMAT_VERSION, MAX_LANES,
                          lanes_arr, words_arr)
     if bad >= 0:  # re-run the single-stream checks for their exact message
         try:
@@ -541,7 +542,7 @@ def decode_batch(streams, indexes_list, tables: CdfTables, out: np.ndarray | Non
     _decode_batch_kernel(words, starts // 2, lanes_arr, idx_off, indexes, tables.cdf,
                          tables.lengths.astype(np.int64), tables.offsets.astype(np.int64),
                          tables.lut_cpu, tables.precision, out, rc,
-                         _largest_first(idx_off[1:] - idx_off[:-1]), workers(count))
+                         _largest_first(n_sym), workers(count))
     _raise_bad_index(rc == BAD_INDEX, tables)
     bad_rc = np.flatnonzero(rc)
     if bad_rc.size:

@@ -194,16 +194,18 @@ def run_point(codec: str, spec: tuple[str, float], item: str) -> dict:
         x = _cached("items", item, lambda: medium.load(Path(item)))
     except NeurocodecError as e:  # one unreadable item is skipped, not the end of the run
         return {"item": name, "skipped": str(e)}
-    if medium.warm_up and not _cached("warm", codec, lambda: False):
-        _WORKER["warm"][codec] = True
-        b.decode(b.encode(x, b.qualities[0]), x.shape[:-1] if isinstance(x, np.ndarray) else None)
+    shape = x.shape[:-1] if isinstance(x, np.ndarray) else None
+    warm = _WORKER.setdefault("warm", set())
+    if medium.warm_up and codec not in warm:
+        warm.add(codec)
+        b.decode(b.encode(x, b.qualities[0]), shape)
     t0 = time.perf_counter()
     if spec[0] == "bpp":
         knob, data = find_knob(b, x, spec[1])
     else:
         knob, data = spec[1], b.encode(x, spec[1])
     t1 = time.perf_counter()
-    rec = b.decode(data, x.shape[:-1] if isinstance(x, np.ndarray) else None)
+    rec = b.decode(data, shape)
     t2 = time.perf_counter()
     return {"item": name, "spec": list(spec), "knob": knob, "bytes": len(data),
             medium.table.rate: 8.0 * len(data) / medium.units(x), **medium.metrics(x, rec),

@@ -48,15 +48,13 @@ def restore(path: Path, model: nn.Module, opt: torch.optim.Optimizer,
     return st["step"], st["elapsed"]
 
 
-def init_from(source: str, model: nn.Module, arch: str) -> list[str]:
+def init_from(source: str, model: nn.Module, arch: str) -> None:
     """Copy the weights of a shipped model (by name) or a ``.safetensors`` file into a fresh
-    ``model``; returns the top-level modules copied.
-
-    Same arch: every config field must match and every tensor is copied. Another arch (e.g. a
-    hyperprior's transforms into mlic, so that mlic's budget goes to its entropy model): the
-    fields both configs have must match, and each top-level module is copied whole when the
-    source has all its tensors with the same shapes; the analysis and synthesis transforms must
-    be among them."""
+    ``model``: the config fields both have must match, and each top-level module is copied
+    whole when the source has all its tensors with the same shapes. The analysis and synthesis
+    transforms must be among them; a model of the same arch and config gives every module.
+    Another arch lends what fits (a hyperprior's transforms into mlic, so that mlic's budget
+    goes to its entropy model)."""
     from neurocodec.codecs.image.codec import load_weights
     from neurocodec.codecs.registry import get_model_info
     from neurocodec.errors import ModelError
@@ -68,18 +66,12 @@ def init_from(source: str, model: nn.Module, arch: str) -> list[str]:
         src = load_weights(path)
     except ModelError as e:
         raise InputError(f"--init {source}: {e}") from None
-    dev = next(model.parameters()).device
-    state = {k: v.to(dev) for k, v in src.state_dict().items()}
-    if src.codec_name == arch:
-        what = _mismatch(src.codec_name, src.cfg.to_dict(), arch, model)
-        if what:
-            raise InputError(f"--init {source}: its weights have {what}")
-        load_compatible(model, state)
-        return sorted({k.split(".")[0] for k in model.state_dict()})
     have, cfg = src.cfg.to_dict(), model.cfg.to_dict()
     what = ", ".join(f"{k}={have[k]!r}" for k in cfg if k in have and have[k] != cfg[k])
     if what:
         raise InputError(f"--init {source}: its weights have {what}")
+    dev = next(model.parameters()).device
+    state = {k: v.to(dev) for k, v in src.state_dict().items()}
     groups: dict[str, dict[str, torch.Tensor]] = {}
     for k, v in model.state_dict().items():
         groups.setdefault(k.split(".")[0], {})[k] = v
@@ -90,7 +82,6 @@ def init_from(source: str, model: nn.Module, arch: str) -> list[str]:
         raise InputError(f"--init {source}: its {src.codec_name} transforms do not fit "
                          f"{arch} ({', '.join(lacking)} differ)")
     model.load_state_dict({k: state[k] for g in copied for k in groups[g]}, strict=False)
-    return sorted(copied)
 
 
 def _mismatch(src_arch: str, src_cfg: dict, arch: str, model: nn.Module) -> str:

@@ -58,10 +58,10 @@ def _init_parent(run_dir: Path) -> dict | None:
     if not init:
         return None
     if init.endswith(".safetensors"):  # an exported file: its manifest, when beside it
-        path = Path(init)
-        if not path.with_suffix(".json").exists():
+        path, man_path = Path(init), Path(init).with_suffix(".json")
+        if not man_path.exists():
             return None
-        man = json.loads(path.with_suffix(".json").read_text())
+        man = json.loads(man_path.read_text())
         name, hours = man.get("name", path.stem), float(man.get("training_hours", 0.0))
     else:
         from neurocodec.codecs.registry import get_model_info
