@@ -37,6 +37,7 @@ def _encode(a) -> int | None:
     options.update(video_size=a.video_size, frames=a.frames, params=a.params,
                    epochs=a.epochs, prune=a.prune, run_dir=a.run_dir)
     options.update(drop_alpha=a.drop_alpha or None, frame=a.frame)  # image reader
+    options.update(hidden=a.prune_hidden)  # splat coder
     if Path(a.input).is_dir():
         if a.run_dir is not None:
             raise InputError("--run-dir keeps one clip's fit; a folder's clips are fitted "
@@ -360,9 +361,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--params", help="parameter budget, e.g. 300k or 0.3M (default: from -q)")
     v.add_argument("--epochs", type=int, help="fitting epochs (default: FitConfig's)")
     v.add_argument("--prune", type=float, metavar="F",
-                   help="zero the fraction F of smallest weights during the fit")
+                   help="zero the fraction F of smallest weights during the fit (a splat "
+                        "coder: drop the Gaussians whose opacity is below F)")
     v.add_argument("--run-dir", metavar="DIR", help="keep the fit's checkpoint and logs here; "
                    "an interrupted fit resumes from it")
+    g = e.add_argument_group("splat (gsc)")
+    g.add_argument("--prune-hidden", type=float, metavar="F",
+                   help="drop the least visible Gaussians that together make the fraction F "
+                        "of 16 renders from all around the scene (e.g. 1e-4; slower encode)")
     _add_batch_flags(e)
     e.set_defaults(fn=_encode)
     d = sub.add_parser("decode", help="decompress a .ncb file (codec and medium from its "

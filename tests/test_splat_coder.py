@@ -14,7 +14,7 @@ from neurocodec.codecs.limits import DecodeLimits
 from neurocodec.codecs.splat import coder as cd
 from neurocodec.codecs.splat.io import read_scene
 from neurocodec.codecs.splat.scene import SplatScene
-from neurocodec.errors import BitstreamError
+from neurocodec.errors import BitstreamError, InputError
 
 from .conftest import DATA
 
@@ -193,6 +193,21 @@ def test_prune_is_reported(coder):
     assert c.meta["pruned"] >= 10 and c.shape[0] == s.n - c.meta["pruned"]
 
 
+def test_hidden_pruning_drops_what_no_view_sees(coder):
+    s = read_scene(SPLAT / "biker_300.ply")
+    faint = s.subset(np.arange(s.n))
+    faint.opacities[:20] = np.log(0.0045 / (1 - 0.0045))  # barely drawn
+    faint.scales[:20] = np.log(1e-4)  # and far below a pixel
+    mask = cd.hidden_mask(faint, 1e-4)
+    assert mask[:20].all() and mask.sum() < 40
+    assert not cd.hidden_mask(faint, 0.0).any()
+    c = Container.from_bytes(coder.encode(faint, 1, hidden=1e-4))
+    assert c.meta["pruned_hidden"] == mask.sum() and c.shape[0] == s.n - mask.sum()
+    assert coder.decode(c).n == c.shape[0]
+    with pytest.raises(InputError):
+        coder.encode(s, 1, hidden=1.5)
+
+
 def test_corrupted_and_truncated_raise(coder):
     data = coder.encode(read_scene(SPLAT / "flowers_200.ply"), 1)
     for cut in (10, len(data) // 2, len(data) - 1):
@@ -251,6 +266,12 @@ def test_cli_encode_decode(tmp_path, capsys):
         if ext == "ply":
             assert np.array_equal(back.means, ref.means)
     assert main(["decode", str(out), "-o", str(tmp_path / "dec.png")]) != 0
+    pruned = tmp_path / "p.ncb"
+    assert main(["encode", str(src), "-o", str(pruned), "-q", "4", "--prune-hidden", "0.01"]) == 0
+    meta = Container.from_bytes(pruned.read_bytes()).meta
+    assert meta["hidden"] == 0.01 and meta["pruned_hidden"] > 0
+    assert main(["encode", str(src), "-o", str(tmp_path / "x.ncb"), "--prune-hidden", "1"]) != 0
+    assert not (tmp_path / "x.ncb").exists()
 
 
 def test_zoo_lists_the_coder(capsys):

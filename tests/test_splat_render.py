@@ -106,6 +106,23 @@ def test_two_gaussians_front_to_back():
     assert np.abs(a[16, 16] - wrong).max() > 0.05
 
 
+def test_blend_weights_are_what_each_gaussian_adds_to_the_picture():
+    # Over black, a Gaussian of colour 1 (the other colour 0) renders exactly its weights.
+    two = scene([[0, 0, 4], [0.05, 0, 6]], opacity=[0.7, 0.5], rgb=[[1, 1, 1], [0, 0, 0]])
+    w = R.blend_weights(two, [cam(), cam()])
+    alone = R.render(two, cam()).sum() / 3
+    np.testing.assert_allclose(w[0], 2 * alone, rtol=1e-5)
+    swapped = scene([[0, 0, 4], [0.05, 0, 6]], opacity=[0.7, 0.5], rgb=[[0, 0, 0], [1, 1, 1]])
+    np.testing.assert_allclose(w[1], 2 * R.render(swapped, cam()).sum() / 3, rtol=1e-5)
+    assert 0 < w[1] < w[0]  # the back one shows through the front one only
+    small = np.log(np.array([[0.1] * 3, [0.02] * 3, [0.1] * 3], np.float32))
+    hidden = scene([[0, 0, 4], [0, 0, 6], [0, 0, -3]], opacity=[0.99, 0.5, 0.9], scales=small)
+    w = R.blend_weights(hidden, [cam()])
+    assert w[0] > 0 and w[2] == 0  # behind the camera: culled
+    alone = R.blend_weights(hidden.subset(np.array([1])), [cam()])[0]
+    assert 0 < w[1] < 0.1 * alone  # mostly behind the opaque core of the front one
+
+
 def test_transmittance_stop():
     cols = np.array([[0.9, 0.2, 0.1], [0.1, 0.9, 0.2], [1.0, 1.0, 1.0]])
     bg = np.array([0.5, 0.5, 0.5])

@@ -5,7 +5,10 @@ Pipeline (encoder; the decoder runs it backwards, integer-exact):
 
 1. Drop non-finite rows (readers already do) and, only with ``prune=A``, Gaussians whose peak
    opacity ``sigmoid(logit) < A`` (counted in ``meta.pruned``; ``A = 1/255`` removes only what
-   the 3DGS rasterizer never draws).
+   the 3DGS rasterizer never draws); only with ``hidden=F``, the least visible Gaussians that
+   together make the fraction ``F`` of the pictures (their blending weights summed over
+   :data:`HIDDEN_VIEWS` renders from all around the scene, :func:`hidden_mask`; counted in
+   ``meta.pruned_hidden``).
 2. Positions onto a 2^21 grid over the scene's bounding box; sort by the 63-bit Morton code.
 3. Log-scales: uniform step ``scale``.
 4. Positions, coded predictively: each Gaussian's offset from the previous decoded one along
@@ -100,6 +103,9 @@ MAX_SYMBOL = 1 << 24  # |quantized attribute| (beyond: a corrupted file)
 PREV = 4  # scales: predicted from the previous PREV Gaussians in Morton order
 KNN, WINDOW = 4, 64  # attributes: from the KNN nearest of the previous WINDOW Gaussians
 N_SELF, N_CROSS = 8, 6  # context buckets (see streams.encode_ctx_stream)
+# ``hidden`` pruning looks at the scene from this many cameras around it (azimuths all round,
+# elevations -30..60 degrees), rendered at this size: coarser renders misjudge small Gaussians.
+HIDDEN_VIEWS, HIDDEN_SIZE, HIDDEN_ELEVATION = 16, 256, (-30.0, 60.0)
 
 
 @dataclass(frozen=True)
@@ -279,6 +285,30 @@ def nearest_previous(xi, window, k):
     return out
 
 
+def hidden_mask(scene: SplatScene, share: float) -> np.ndarray:
+    """``[N]`` bool: the least visible Gaussians whose blending weights, summed over
+    :data:`HIDDEN_VIEWS` orbit renders, together make at most the fraction ``share`` of all
+    (Gaussians that no view sees come first). A scene no view sees keeps every Gaussian."""
+    from neurocodec.codecs.splat.render import blend_weights, orbit_cameras
+
+    if isinstance(share, bool) or not isinstance(share, (int, float)) \
+            or not 0.0 <= float(share) < 1.0:
+        raise InputError(f"hidden must be a fraction of the pictures in [0, 1), not {share!r}")
+    if scene.n == 0 or share == 0:
+        return np.zeros(scene.n, bool)
+    cams = orbit_cameras(scene, HIDDEN_VIEWS, HIDDEN_SIZE, HIDDEN_SIZE,
+                         elevation_deg=HIDDEN_ELEVATION)
+    w = blend_weights(scene, cams)
+    order = np.argsort(w, kind="stable")
+    cum = np.cumsum(w[order])
+    if not cum[-1] > 0:
+        return np.zeros(scene.n, bool)
+    n_drop = int(np.searchsorted(cum, float(share) * cum[-1], side="right"))
+    mask = np.zeros(scene.n, bool)
+    mask[order[:n_drop]] = True
+    return mask
+
+
 # --- the codec ----------------------------------------------------------------------------
 
 class SplatCoder(Codec):
@@ -287,7 +317,7 @@ class SplatCoder(Codec):
     name = family = NAME
     medium = "splat"
     qualities = QUALITIES
-    OPTIONS = ("prune", "steps")
+    OPTIONS = ("prune", "hidden", "steps")
 
     def __init__(self) -> None:
         h = hashlib.sha256(f"{NAME}/format{FORMAT}/{BASE_STEPS}/{Q_FACTORS}/"
@@ -314,8 +344,16 @@ class SplatCoder(Codec):
             keep = 1.0 / (1.0 + np.exp(-scene.opacities.astype(np.float64))) >= float(prune)
             pruned = int((~keep).sum())
             scene = scene.subset(keep)
+        hidden = options.get("hidden")
+        pruned_hidden = 0
+        if hidden:
+            keep = ~hidden_mask(scene, hidden)
+            pruned_hidden = int((~keep).sum())
+            scene = scene.subset(keep)
         info, sections = self.pack(scene, steps)
         info.update(quality=quality, pruned=pruned, dropped_nonfinite=dropped)
+        if hidden:
+            info.update(pruned_hidden=pruned_hidden, hidden=float(hidden))
         floats = 14 + 3 * scene.sh_rest.shape[1]
         return Container(codec=self.family, model=self.name, weights=self.digest,
                          shape=[scene.n, floats], meta=info, sections=sections,

@@ -401,21 +401,22 @@ _PX, _PY, _CA, _CB, _CC, _OP, _R, _G, _B, _THR = range(10)
 
 
 def _pack(proj: Projection, width: int, height: int):
-    """Visible Gaussians front to back, as a float32 table and int32 boxes: the tile rectangle
+    """Visible Gaussians front to back, as a float32 table, int32 boxes — the tile rectangle
     ``[rx0, rx1) x [ry0, ry1)`` and the pixel box ``[x0, x1] x [y0, y1]`` (pixel indices)
-    outside which alpha < 1/255."""
+    outside which alpha < 1/255 — and each row's Gaussian (its index in ``proj``)."""
     vis = np.flatnonzero((proj.radii > 0) & (proj.opacities >= ALPHA_MIN)
                          & np.isfinite(proj.colors).all(axis=1))
     vis = vis[np.argsort(proj.depths[vis].astype(np.float32), kind="stable")]
     tab = np.empty((len(vis), 10), np.float32)
     boxes = np.empty((len(vis), 8), np.int32)
+    rows = np.empty(len(vis), np.int64)
     n = _pack_rows(vis, proj.means2d, proj.cov2d, proj.conics, proj.radii, proj.colors,
-                   proj.opacities, width, height, tab, boxes)
-    return tab[:n], boxes[:n]
+                   proj.opacities, width, height, tab, boxes, rows)
+    return tab[:n], boxes[:n], rows[:n]
 
 
 @nb.njit(cache=True, nogil=True)
-def _pack_rows(vis, means2d, cov2d, conics, radii, colors, opacities, W, H, tab, boxes):
+def _pack_rows(vis, means2d, cov2d, conics, radii, colors, opacities, W, H, tab, boxes, rows):
     ntx, nty = (W + TILE - 1) // TILE, (H + TILE - 1) // TILE
     n = 0
     for g in vis:
@@ -444,6 +445,7 @@ def _pack_rows(vis, means2d, cov2d, conics, radii, colors, opacities, W, H, tab,
         tab[n, _THR] = math.log(ALPHA_MIN / op) - 1e-3
         boxes[n, 0], boxes[n, 1], boxes[n, 2], boxes[n, 3] = rx0, rx1, ry0, ry1
         boxes[n, 4], boxes[n, 5], boxes[n, 6], boxes[n, 7] = x0, x1, y0, y1
+        rows[n] = g
         n += 1
     return n
 
@@ -473,11 +475,14 @@ def _bin(boxes, ntx, band0, band1):
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
-def _composite(tab, boxes, offsets, ids, ntx, band0, band1, width, height, bg, out):
+def _composite(tab, boxes, offsets, ids, ntx, band0, band1, width, height, bg, out, pair_w):
     """Front-to-back alpha compositing of the tiles in rows [band0, band1) into out [H, W, 3].
 
     Each tile keeps per-pixel (T, C, done); Gaussians are visited in depth order and each one
-    only over its pixel box, which gives every pixel exactly the reference's sequence."""
+    only over its pixel box, which gives every pixel exactly the reference's sequence. If
+    ``pair_w`` is not empty (``[len(ids)]``), each (tile, Gaussian) pair's blending weights
+    ``alpha·T`` are summed into it (one slot per pair: no two tiles write the same one)."""
+    acc = pair_w.shape[0] > 0
     amax = np.float32(ALPHA_MAX)
     amin = np.float32(ALPHA_MIN)
     tmin = np.float32(T_MIN)
@@ -520,6 +525,8 @@ def _composite(tab, boxes, offsets, ids, ntx, band0, band1, width, height, bg, o
                         left -= 1
                         continue
                     w = alpha * t
+                    if acc:
+                        pair_w[k] += w
                     C[j, i, 0] += tab[g, _R] * w
                     C[j, i, 1] += tab[g, _G] * w
                     C[j, i, 2] += tab[g, _B] * w
@@ -531,13 +538,15 @@ def _composite(tab, boxes, offsets, ids, ntx, band0, band1, width, height, bg, o
 
 
 def rasterize(proj: Projection, width: int, height: int, background=(0.0, 0.0, 0.0),
-              max_pairs: int = 1 << 25) -> np.ndarray:
+              max_pairs: int = 1 << 25, weights: np.ndarray | None = None) -> np.ndarray:
     """Composite projected Gaussians into a float32 ``[height, width, 3]`` image (not clamped
     above, like the reference). The (tile, Gaussian) lists are built a band of tile rows at a
-    time so that no band holds more than ``max_pairs`` entries (unless one tile row does)."""
+    time so that no band holds more than ``max_pairs`` entries (unless one tile row does).
+    ``weights [N]`` (float64), if given, gets each Gaussian's blending weights ``alpha·T``
+    summed over the image's pixels added to it."""
     bg = np.asarray(background, np.float32).reshape(3)
     out = np.empty((height, width, 3), np.float32)
-    tab, boxes = _pack(proj, width, height)
+    tab, boxes, rows = _pack(proj, width, height)
     ntx, nty = -(-width // TILE), -(-height // TILE)
     # pairs per tile row, to cut the rows into bands of bounded size
     per_row = np.zeros(nty + 1, np.int64)
@@ -552,7 +561,10 @@ def rasterize(proj: Projection, width: int, height: int, background=(0.0, 0.0, 0
             total += per_row[band1]
             band1 += 1
         offsets, ids = _bin(boxes, ntx, band0, band1)
-        _composite(tab, boxes, offsets, ids, ntx, band0, band1, width, height, bg, out)
+        pair_w = np.zeros(len(ids) if weights is not None else 0, np.float32)
+        _composite(tab, boxes, offsets, ids, ntx, band0, band1, width, height, bg, out, pair_w)
+        if weights is not None:
+            weights[rows] += np.bincount(ids, pair_w, minlength=len(rows))
         band0 = band1
     return out
 
@@ -561,6 +573,16 @@ def render(scene: SplatScene, camera: Camera, background=(0.0, 0.0, 0.0)) -> np.
     """Render ``scene`` from ``camera``: float32 ``[height, width, 3]``, linear 0..1 colour (the
     reference's output: not clamped above 1) over ``background`` (RGB 0..1)."""
     return rasterize(project(scene, camera), camera.width, camera.height, background)
+
+
+def blend_weights(scene: SplatScene, cameras: list[Camera]) -> np.ndarray:
+    """``[N]`` float64: each Gaussian's blending weights ``alpha·T`` summed over every pixel of
+    every camera's render — how much of the pictures it makes (``0``: invisible in all of
+    them; a pixel's weights sum to ``1 - T``)."""
+    w = np.zeros(scene.n)
+    for cam in cameras:
+        rasterize(project(scene, cam), cam.width, cam.height, weights=w)
+    return w
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
