@@ -27,8 +27,11 @@ def coder():
     return cd.SplatCoder()
 
 
-def _matched(scene: SplatScene, dec: SplatScene) -> np.ndarray:
-    """Index of each decoded Gaussian in ``scene`` (the file comes back in Morton order)."""
+def _matched(scene: SplatScene, c: Container) -> np.ndarray:
+    """Index of each decoded Gaussian of file ``c`` in ``scene``: format 3 comes back in the
+    Morton order of the decoded positions, formats 1 and 2 in that of the original ones."""
+    if c.meta["format"] >= 3:
+        return cd.coding_order(scene, cd.Steps(**c.meta["steps"]))
     m = scene.means.astype(np.float64)
     base = np.ptp(m, axis=0).max() / cd.GRID
     xi = np.clip(np.rint((m - m.min(axis=0)) / base), 0, cd.GRID).astype(np.int64)
@@ -46,7 +49,7 @@ def test_round_trip_within_bounds(coder, name):
     d2 = coder.decode(Container.from_bytes(data))
     for a in ("means", "scales", "quats", "opacities", "sh_dc", "sh_rest"):
         assert np.array_equal(getattr(d, a), getattr(d2, a))  # deterministic decode
-    o = s.subset(_matched(s, d))
+    o = s.subset(_matched(s, c))
     st = cd.steps_for(q)
     assert d.n == s.n and d.sh_degree == s.sh_degree
     assert np.abs(d.scales - o.scales).max() <= st.scale / 2 + 1e-5
@@ -67,26 +70,62 @@ def test_round_trip_within_bounds(coder, name):
     assert np.allclose(np.linalg.norm(d.quats, axis=1), 1, atol=1e-5)
 
 
-def test_format1_files_still_decode(coder):
-    # written by format 1 (no neighbour prediction): same quantization, same bounds
+@pytest.mark.parametrize("fmt", [1, 2])
+def test_older_formats_still_decode(coder, fmt):
+    # format 1 (no neighbour prediction), format 2 (per-axis position residuals): same
+    # quantizers, same bounds
     s = read_scene(SPLAT / "flowers_200.ply")
-    c = Container.from_bytes((SPLAT / "gsc_format1_flowers_200_q2.ncb").read_bytes())
-    assert c.meta["format"] == 1
-    for fmt in (2, 0):  # a format-1 file claiming another format: refused
+    c = Container.from_bytes((SPLAT / f"gsc_format{fmt}_flowers_200_q2.ncb").read_bytes())
+    assert c.meta["format"] == fmt
+    for other in {1, 2, 3, 0} - {fmt}:  # a file claiming another format: refused
         with pytest.raises(BitstreamError, match="format"):
             coder.decode(Container.from_bytes(Container(
-                **{**c.__dict__, "meta": {**c.meta, "format": fmt}}).to_bytes()))
+                **{**c.__dict__, "meta": {**c.meta, "format": other}}).to_bytes()))
     d = coder.decode(c)
-    o = s.subset(_matched(s, d))
+    o = s.subset(_matched(s, c))
     st = cd.Steps(**c.meta["steps"])
     assert d.n == s.n and d.sh_degree == 2
     assert np.abs(d.scales - o.scales).max() <= st.scale / 2 + 1e-5
     assert np.abs(d.sh_rest - o.sh_rest).max() <= st.rest / 2 + 1e-5
     assert np.abs((cd.canonical_quats(o.quats) * d.quats).sum(axis=1)).min() > 0.99
-    # and the same quantized scene as format 2 decodes to, at the same steps
-    d2 = coder.decode(Container.from_bytes(coder.encode(s, 2, steps=st)))
-    for a in ("means", "scales", "quats", "opacities", "sh_dc", "sh_rest"):
-        assert np.array_equal(getattr(d, a), getattr(d2, a))
+    # format 3 at the same steps: the same attributes, Gaussian for Gaussian (only the
+    # positions' quantizer changed)
+    c3 = Container.from_bytes(coder.encode(s, 2, steps=st))
+    d3 = coder.decode(c3)
+    back = np.argsort(_matched(s, c3))[_matched(s, c)]  # format-3 row of each old row
+    for a in ("scales", "opacities", "sh_dc", "sh_rest"):
+        assert np.array_equal(getattr(d, a), getattr(d3, a)[back])
+    bound = c.meta["base"] * 2.0 ** cd.size_class(np.rint(d.scales / st.scale).astype(int),
+                                                   st.scale, c.meta["pos_shift"])
+    assert (np.abs(d.means - d3.means[back]) <= bound[:, None] + 1e-6).all()
+
+
+def test_positions_gap_code_round_trip_and_refuse_corruption():
+    from neurocodec.codecs.splat import positions as P
+
+    rng = np.random.default_rng(5)
+    xi = np.concatenate([rng.integers(0, cd.GRID + 1, (500, 3)),
+                         [[0, 0, 0], [cd.GRID] * 3, [cd.GRID] * 3]])
+    k = np.concatenate([rng.integers(0, cd.KMAX + 1, 500), [0, 0, cd.KMAX]])
+    assert np.array_equal(P.from_key(P.morton_key(xi)), xi)
+    keys = np.sort(P.cell_keys(xi, k))
+    order = np.argsort(P.cell_keys(xi, k), kind="stable")
+    k = k[order]
+    dec = P.from_key(keys)
+    cell = np.left_shift(1, k)[:, None]
+    assert (np.abs(dec - (xi[order] // cell * cell + cell // 2 * (k[:, None] > 0))) == 0).all()
+    assert (np.abs(dec - xi[order]) <= np.maximum(cell // 2, 0)).all()
+    lengths, bits = P.encode_gaps(keys, k)
+    assert np.array_equal(P.decode_keys(lengths, k, bits), keys)
+    with pytest.raises(BitstreamError):  # bits missing
+        P.decode_keys(lengths, k, bits[:-1])
+    with pytest.raises(BitstreamError):  # a gap length beyond 63 bits
+        P.decode_keys(np.where(np.arange(len(k)) == 3, 64, lengths), k, bits)
+    big = lengths.copy()
+    big[-1] = 63  # the last cell far beyond the grid: refused, not wrapped
+    need = int(np.maximum(big - 1, 0).sum())
+    with pytest.raises(BitstreamError, match="outside"):
+        P.decode_keys(big, k, bytes((need + 7) // 8))
 
 
 def test_nearest_previous_is_brute_force():
@@ -179,8 +218,9 @@ def test_higher_quality_lower_error_more_bytes(coder):
     sizes, errs = [], []
     for q in (0, 3, 5):
         data = coder.encode(s, q)
-        d = coder.decode(Container.from_bytes(data))
-        o = s.subset(_matched(s, d))
+        c = Container.from_bytes(data)
+        d = coder.decode(c)
+        o = s.subset(_matched(s, c))
         sizes.append(len(data))
         errs.append(float(np.abs(d.sh_dc - o.sh_dc).mean() + np.abs(d.scales - o.scales).mean()))
     assert sizes == sorted(sizes) and errs == sorted(errs, reverse=True)
@@ -240,10 +280,12 @@ def test_hostile_headers_refused_before_allocation(coder):
     bad(shape=[1 << 40, 14])  # huge N: refused by the limit, nothing allocated
     bad(shape=[1 << 23, 14])  # within the limit but not what the streams hold
     bad(shape=[c.shape[0], 17])  # floats do not match the SH degree
-    bad(sections=c.sections[:2])
+    bad(sections=c.sections[:3])
     bad(sections=[*c.sections, b""])
-    bad(sections=[c.sections[1], c.sections[0], c.sections[2]])
-    for key, val in (("sh_degree", 7), ("format", 3), ("base", -1.0), ("origin", [0, 0]),
+    bad(sections=[c.sections[1], c.sections[0], *c.sections[2:]])
+    bad(sections=[*c.sections[:2], c.sections[2] + b"\0", c.sections[3]])  # gap bits
+    for key, val in (("sh_degree", 7), ("format", 4), ("format", 2), ("base", -1.0),
+                     ("origin", [0, 0]),
                      ("steps", {"scale": 0.1}), ("rot_thresholds", [1, 2]),
                      ("pos_shift", "x")):
         bad(meta={**c.meta, key: val})

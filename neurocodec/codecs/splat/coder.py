@@ -9,13 +9,13 @@ Pipeline (encoder; the decoder runs it backwards, integer-exact):
    together make the fraction ``F`` of the pictures (their blending weights summed over
    :data:`HIDDEN_VIEWS` renders from all around the scene, :func:`hidden_mask`; counted in
    ``meta.pruned_hidden``).
-2. Positions onto a 2^21 grid over the scene's bounding box; sort by the 63-bit Morton code.
+2. Positions onto a 2^21 grid over the scene's bounding box.
 3. Log-scales: uniform step ``scale``.
-4. Positions, coded predictively: each Gaussian's offset from the previous decoded one along
-   the Morton order, quantized with a power-of-two step ``2^k`` grid units, ``k`` from the
-   Gaussian's decoded size (``k = floor(mean(log-scale) / ln 2 + pos_shift)``): a big Gaussian
-   is placed coarsely, a small one finely (closed loop, so errors never accumulate: every
-   decoded position is within ``2^(k-1)`` grid units per axis of the original).
+4. Positions: each Gaussian's aligned cell of ``2^k`` grid units a side, ``k`` from its
+   decoded size (``k = floor(mean(log-scale) / ln 2 + pos_shift)``): a big Gaussian is placed
+   coarsely, a small one finely, every one within ``2^(k-1)`` grid units per axis of the
+   original. The Gaussians are sorted by the Morton code of their decoded positions and each
+   cell is coded as the gap to the previous one's (:mod:`.positions`).
 5. Rotations: normalized, sign-canonical smallest-three (the largest component made positive
    and dropped, its index coded), the other three with step ``rot * 2^j``, ``j`` in 0..3 from
    the Gaussian's decoded anisotropy (a round Gaussian's rotation barely shows).
@@ -28,9 +28,8 @@ Streams (one container section each, :func:`.streams.encode_ctx_stream`):
 * scales: each log-scale predicted by the rounded mean of the previous four Gaussians' (Morton
   order); context = the magnitudes of those Gaussians' residuals and of this Gaussian's earlier
   axes;
-* positions: the residuals of step 4, context = size class ``k`` and the earlier axes'
-  magnitudes; the low bits of each residual (0..8, chosen per size class and axis) are coded
-  apart with a table of their own, so wide residuals never take the 48-bit escape;
+* positions: the bit length of each cell gap (context: size class ``k``), then a section of
+  the bits under each gap's leading one, raw;
 * the rest, predicted from the four nearest (grid distance) of the 64 Gaussians before it
   (positions are decoded by then): rotation index (context ``j``), smallest-three components
   (predicted only from neighbours with the same dropped component and step; context ``j``),
@@ -40,9 +39,10 @@ Streams (one container section each, :func:`.streams.encode_ctx_stream`):
 
 Every channel is coded raw (minus its median) or as residuals of its prediction, whichever is
 cheaper; one family table per context (one byte each). Contexts are computed from decoded
-values only, so the decoder selects each symbol's table in its rANS loop. Format 1 (raw or
+values only, so the decoder selects each symbol's table in its rANS loop. Formats 1 (raw or
 differences along the Morton order, contexts ``j``, ``k`` and the distance to the predecessor)
-is still decoded.
+and 2 (format 3 with positions as per-axis residuals from the predecessor in the original
+Morton order, each rounded to its ``2^k`` step) are still decoded.
 
 The per-attribute steps at each quality come from :data:`BASE_STEPS` and :data:`Q_FACTORS`,
 fixed ratios measured on the real scenes with the renderer (``benchmarks/splat_calibrate.py``,
@@ -54,7 +54,7 @@ attributes' ratios were within +-1 % of optimal).
 
 File (container v2, medium ``splat``): ``shape = [N, floats per Gaussian]``; ``meta`` holds the
 format, SH degree, quality, steps, grid, thresholds (all checked before anything is sized by
-them); three sections as above. The decoded scene comes back in Morton order, unit quaternions.
+them); four sections: scales, gap lengths, gap bits, attributes. The decoded scene comes back in Morton order, unit quaternions.
 """
 
 from __future__ import annotations
@@ -76,6 +76,14 @@ from neurocodec.codecs.limits import (
     check_int,
     check_int_list,
 )
+from neurocodec.codecs.splat.positions import (
+    MAX_LEN,
+    cell_keys,
+    decode_keys,
+    encode_gaps,
+    from_key,
+    morton_key,
+)
 from neurocodec.codecs.splat.scene import SH_COEFFS, SplatScene
 from neurocodec.codecs.splat.streams import (
     CtxChannel,
@@ -90,9 +98,10 @@ from neurocodec.entropy import arrays
 from neurocodec.errors import BitstreamError, InputError
 
 NAME = "gsc"
-FORMAT = 2
-FORMATS = (1, 2)  # format 1: no prediction from neighbours (still decoded)
-FORMAT1_DIGEST = "ba16e31a4c9c5107"  # the configuration digest format-1 files carry
+FORMAT = 3
+FORMATS = (1, 2, 3)  # 1: no prediction from neighbours; 2: per-axis positions (both decoded)
+# the configuration digests older formats' files carry
+OLD_DIGESTS = {1: "ba16e31a4c9c5107", 2: "003bf1f84710eaaa"}
 GRID_BITS = 21
 GRID = (1 << GRID_BITS) - 1
 KMAX = GRID_BITS
@@ -139,35 +148,10 @@ def steps_for(quality: int) -> Steps:
 
 # --- helpers ------------------------------------------------------------------------------
 
-def _spread21(v: np.ndarray) -> np.ndarray:
-    v = v.astype(np.uint64) & np.uint64(0x1FFFFF)
-    for shift, mask in ((32, 0x1F00000000FFFF), (16, 0x1F0000FF0000FF), (8, 0x100F00F00F00F00F),
-                        (4, 0x10C30C30C30C30C3), (2, 0x1249249249249249)):
-        v = (v | (v << np.uint64(shift))) & np.uint64(mask)
-    return v
-
-
 def morton63(xi: np.ndarray) -> np.ndarray:
     """The permutation sorting integer grid positions ``[N, 3]`` (21 bits each) in Morton
     order."""
-    code = (_spread21(xi[:, 0]) << np.uint64(2)) | (_spread21(xi[:, 1]) << np.uint64(1)) | \
-        _spread21(xi[:, 2])
-    return np.argsort(code, kind="stable")
-
-
-@nb.njit(cache=True)
-def _pos_residuals(xi, k):
-    n = xi.shape[0]
-    r = np.empty((n, 3), np.int64)
-    prev = np.zeros(3, np.int64)
-    for i in range(n):
-        s = k[i]
-        half = (np.int64(1) << s) >> 1
-        for a in range(3):
-            q = (xi[i, a] - prev[a] + half) >> s
-            r[i, a] = q
-            prev[a] += q << s
-    return r
+    return np.argsort(morton_key(xi), kind="stable")
 
 
 def pos_shift(steps: Steps, base: float) -> float:
@@ -309,6 +293,26 @@ def hidden_mask(scene: SplatScene, share: float) -> np.ndarray:
     return mask
 
 
+def _layout(scene: SplatScene, steps: Steps):
+    """``(origin [3], grid unit, pos_shift, quantized log-scales [N, 3], size classes [N],
+    decoded position keys [N], coding order [N])`` of ``scene`` at ``steps``."""
+    m = scene.means.astype(np.float64)
+    origin = m.min(axis=0) if scene.n else np.zeros(3)
+    extent = float(np.ptp(m, axis=0).max()) if scene.n else 0.0
+    base = extent / GRID if extent > 0 else 1.0
+    xi = np.clip(np.rint((m - origin) / base), 0, GRID).astype(np.int64)
+    qs = _rint(scene.scales.astype(np.float64) / steps.scale)
+    shift = pos_shift(steps, base)
+    k = size_class(qs, steps.scale, shift)
+    keys = cell_keys(xi, k)
+    return origin, base, shift, qs, k, keys, np.argsort(keys, kind="stable")
+
+
+def coding_order(scene: SplatScene, steps: Steps) -> np.ndarray:
+    """The permutation of ``scene`` a file at ``steps`` holds it in (and decodes to)."""
+    return _layout(scene, steps)[-1]
+
+
 # --- the codec ----------------------------------------------------------------------------
 
 class SplatCoder(Codec):
@@ -362,19 +366,10 @@ class SplatCoder(Codec):
     @staticmethod
     def pack(scene: SplatScene, steps: Steps) -> tuple[dict, list[bytes]]:
         n = scene.n
-        m = scene.means.astype(np.float64)
-        origin = m.min(axis=0) if n else np.zeros(3)
-        extent = float(np.ptp(m, axis=0).max()) if n else 0.0
-        base = extent / GRID if extent > 0 else 1.0
-        xi = np.clip(np.rint((m - origin) / base), 0, GRID).astype(np.int64)
-        order = morton63(xi)
-        xi = xi[order]
+        origin, base, shift, qs, k, keys, order = _layout(scene, steps)
+        keys, qs, k = keys[order], qs[order], k[order]
         s = scene.subset(order)
-
-        qs = _rint(s.scales.astype(np.float64) / steps.scale)
-        shift = pos_shift(steps, base)
-        k = size_class(qs, steps.scale, shift)
-        r = _pos_residuals(xi, k)
+        lengths, gap_bits = encode_gaps(keys, k)
 
         thr = rot_thresholds(steps.scale)
         j = rot_level(qs, thr)
@@ -392,11 +387,9 @@ class SplatCoder(Codec):
         sec0 = encode_ctx_stream(
             [CtxChannel(qs[:, a], zero, 1, N_SELF, N_CROSS if a else 1, tuple(range(a)))
              for a in range(3)], previous(n))
-        sec1 = encode_ctx_stream(
-            [CtxChannel(r[:, a], k, KMAX + 1, 1, N_CROSS if a else 1, tuple(range(a)),
-                        pred_ok=False, split=True) for a in range(3)], None)
+        sec1 = encode_ctx_stream([CtxChannel(lengths, k, KMAX + 1, pred_ok=False)], None)
         cls = big * (ROT_LEVELS + 1) + j
-        nbr = nearest_previous(np.cumsum(r << k[:, None], axis=0), WINDOW, KNN)  # decoded
+        nbr = nearest_previous(from_key(keys), WINDOW, KNN)  # decoded positions
         ch = [CtxChannel(big, j, ROT_LEVELS + 1, pred_ok=False)]
         ch += [CtxChannel(qr[:, a], j, ROT_LEVELS + 1, N_SELF, N_CROSS if a else 1,
                           tuple(range(1, a + 1)), cls=cls) for a in range(3)]
@@ -409,7 +402,7 @@ class SplatCoder(Codec):
         info = {"format": FORMAT, "sh_degree": s.sh_degree, "steps": asdict(steps),
                 "origin": [float(v) for v in origin], "base": base, "pos_shift": shift,
                 "rot_thresholds": thr}
-        return info, [sec0, sec1, sec2]
+        return info, [sec0, sec1, gap_bits, sec2]
 
     # --- decode ---------------------------------------------------------------------------
     def decode(self, c: Container, limits: DecodeLimits | None = None) -> SplatScene:
@@ -422,11 +415,16 @@ class SplatCoder(Codec):
             c.sections[0], [CtxSpec(zero, 1, N_SELF, N_CROSS if a else 1, tuple(range(a)))
                             for a in range(3)], previous(n), n, "scales", MAX_SYMBOL), axis=1)
         k = size_class(qs, steps.scale, shift)
-        r = np.stack(decode_ctx_stream(
-            c.sections[1], [CtxSpec(k, KMAX + 1, 1, N_CROSS if a else 1, tuple(range(a)),
-                                    split=True) for a in range(3)], None, n, "positions",
-            MAX_SYMBOL), axis=1)
-        xi = np.cumsum(r << k[:, None], axis=0)
+        if fmt == 2:
+            r = np.stack(decode_ctx_stream(
+                c.sections[1], [CtxSpec(k, KMAX + 1, 1, N_CROSS if a else 1, tuple(range(a)),
+                                        split=True) for a in range(3)], None, n, "positions",
+                MAX_SYMBOL), axis=1)
+            xi = np.cumsum(r << k[:, None], axis=0)
+        else:
+            (lengths,) = decode_ctx_stream(c.sections[1], [CtxSpec(k, KMAX + 1)], None, n,
+                                           "positions", MAX_LEN)
+            xi = from_key(decode_keys(lengths, k, c.sections[2]))
         j = rot_level(qs, thr)
         nbr = nearest_previous(xi, WINDOW, KNN)
         def cls(ch):  # the rotation's class: its dropped component (channel 0) and step
@@ -439,7 +437,7 @@ class SplatCoder(Codec):
         specs += [CtxSpec(zero, 1, N_SELF, N_CROSS if a else 1, tuple(range(5, 5 + a)))
                   for a in range(3)]
         specs += [CtxSpec(zero, 1, N_SELF) for _ in range(3 * K)]
-        ch = decode_ctx_stream(c.sections[2], specs, nbr, n, "attributes", MAX_SYMBOL)
+        ch = decode_ctx_stream(c.sections[-1], specs, nbr, n, "attributes", MAX_SYMBOL)
         vals = np.stack(ch[1:], axis=1) if n else np.zeros((0, len(ch) - 1), np.int64)
         return _scene(qs, xi, j, ch[0], vals, n, K, steps, origin, base)
 
@@ -469,7 +467,7 @@ class SplatCoder(Codec):
         return _scene(qs, xi, j, big, vals, n, K, steps, origin, base)
 
     def check_container(self, c: Container) -> None:
-        if c.weights == FORMAT1_DIGEST:  # format 1's configuration: still decoded
+        if c.weights in OLD_DIGESTS.values():  # an older format's configuration: still decoded
             c = Container(**{**c.__dict__, "weights": self.digest})
         super().check_container(c)
 
@@ -479,7 +477,7 @@ class SplatCoder(Codec):
         check_gaussians(n, limits)
         m = c.meta
         fmt = check_int(m.get("format"), "meta.format", FORMATS[0], FORMATS[-1])
-        if (fmt == 1) != (c.weights == FORMAT1_DIGEST):
+        if c.weights != OLD_DIGESTS.get(fmt, self.digest):
             raise BitstreamError(f"meta.format {fmt} does not match the file's configuration")
         degree = check_int(m.get("sh_degree"), "meta.sh_degree", 0, 3)
         if floats != 14 + 3 * SH_COEFFS[degree]:
@@ -496,15 +494,18 @@ class SplatCoder(Codec):
         shift = _float(m.get("pos_shift"), "pos_shift", -1e4, 1e4)
         thr = check_int_list(m.get("rot_thresholds"), "rot_thresholds", ROT_LEVELS, 0,
                              1 << 24)
-        if len(c.sections) != 3:
-            raise BitstreamError(f"expected 3 sections, found {len(c.sections)}")
-        # the streams' headers against n, before anything n implies is allocated
+        want = 4 if fmt >= 3 else 3
+        if len(c.sections) != want:
+            raise BitstreamError(f"expected {want} sections, found {len(c.sections)}")
+        # the streams' headers against n, before anything n implies is allocated (format 3's
+        # gap bits are checked against the decoded gap lengths)
         K = SH_COEFFS[degree]
-        for i, (data, what) in enumerate(zip(c.sections, ("scales", "positions", "attributes"))):
+        streams = [c.sections[i] for i in ((0, 1, 3) if fmt >= 3 else (0, 1, 2))]
+        for i, (data, what) in enumerate(zip(streams, ("scales", "positions", "attributes"))):
             if fmt == 1:
                 check_stream(data, v1_contexts(K)[i], n, what)
             else:
-                check_ctx_stream(data, v2_layouts(K)[i], n, what)
+                check_ctx_stream(data, ctx_layouts(K, fmt)[i], n, what)
         return fmt, n, degree, steps, origin, base, shift, thr
 
 
@@ -513,12 +514,14 @@ def v1_contexts(k: int) -> list[list[int]]:
     return [[1] * 3, [KMAX + 1] * 3, [ROT_LEVELS + 1] * 4 + [DIST_CTX] * (4 + 3 * k)]
 
 
-def v2_layouts(k: int) -> list[list[tuple[int, int]]]:
-    """Format 2: ``(n_ctx, split contexts)`` of each section's channels, as the CtxSpecs of
-    :meth:`SplatCoder.decode` declare them (a valid file fails its check if they drift)."""
+def ctx_layouts(k: int, fmt: int = FORMAT) -> list[list[tuple[int, int]]]:
+    """Formats 2 and 3: ``(n_ctx, split contexts)`` of the channels of each context stream
+    (scales, positions, attributes), as the CtxSpecs of :meth:`SplatCoder.decode` declare them
+    (a valid file fails its check if they drift)."""
     cross = [1, N_CROSS, N_CROSS]
     scales = [(N_SELF * cross[a], 0) for a in range(3)]
-    positions = [((KMAX + 1) * cross[a], KMAX + 1) for a in range(3)]
+    positions = [((KMAX + 1) * cross[a], KMAX + 1) for a in range(3)] if fmt == 2 else \
+        [(KMAX + 1, 0)]
     rot = ROT_LEVELS + 1
     attributes = ([(rot, 0)] + [(rot * N_SELF * cross[a], 0) for a in range(3)]
                   + [(N_SELF, 0)] + [(N_SELF * cross[a], 0) for a in range(3)]
