@@ -7,7 +7,7 @@ from pathlib import Path
 
 DEFAULT_CODEC = "gsc"
 QUALITIES = 8  # coder.QUALITIES, without importing the coder (numba) to list the zoo
-DESCRIPTION = ("3DGS attribute coder: Morton order, size-adaptive predictive positions, "
+DESCRIPTION = ("3DGS attribute coder: size-adaptive positions as Morton cell gaps, "
                "smallest-three rotations, steps allocated by render error, context-adaptive "
                "rANS; -q 0..7")
 
