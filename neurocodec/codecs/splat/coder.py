@@ -23,13 +23,13 @@ Pipeline (encoder; the decoder runs it backwards, integer-exact):
 7. SH DC: uniform step ``dc`` per RGB coefficient, then the lossless integer YCoCg-R transform.
 8. SH rest: uniform step ``rest``.
 
-Streams (one container section each, :func:`.streams.encode_ctx_stream`):
+Streams (context streams, :func:`.streams.encode_ctx_stream`, one container section each):
 
-* scales: each log-scale predicted by the rounded mean of the previous four Gaussians' (Morton
+* scales: each log-scale predicted by the rounded mean of the previous four Gaussians' (file
   order); context = the magnitudes of those Gaussians' residuals and of this Gaussian's earlier
   axes;
-* positions: the bit length of each cell gap (context: size class ``k``), then a section of
-  the bits under each gap's leading one, raw;
+* positions: the bit length of each cell gap (context: size class ``k``), and in a section of
+  their own the bits under each gap's leading one, raw;
 * the rest, predicted from the four nearest (grid distance) of the 64 Gaussians before it
   (positions are decoded by then): rotation index (context ``j``), smallest-three components
   (predicted only from neighbours with the same dropped component and step; context ``j``),
@@ -54,7 +54,8 @@ attributes' ratios were within +-1 % of optimal).
 
 File (container v2, medium ``splat``): ``shape = [N, floats per Gaussian]``; ``meta`` holds the
 format, SH degree, quality, steps, grid, thresholds (all checked before anything is sized by
-them); four sections: scales, gap lengths, gap bits, attributes. The decoded scene comes back in Morton order, unit quaternions.
+them); four sections: scales, gap lengths, gap bits, attributes. The decoded scene comes
+back in the Morton order of its decoded positions (:func:`coding_order`), unit quaternions.
 """
 
 from __future__ import annotations
