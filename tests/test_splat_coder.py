@@ -241,6 +241,9 @@ def test_hidden_pruning_drops_what_no_view_sees(coder):
     mask = cd.hidden_mask(faint, 1e-4)
     assert mask[:20].all() and mask.sum() < 40
     assert not cd.hidden_mask(faint, 0.0).any()
+    hollow = s.subset(np.arange(s.n))
+    hollow.opacities[: s.n * 4 // 5] = -12.0  # 80 % never drawn (a room seen from outside)
+    assert cd.hidden_mask(hollow, 0.5).sum() == int(cd.HIDDEN_MAX_FRACTION * s.n)
     c = Container.from_bytes(coder.encode(faint, 1, hidden=1e-4))
     assert c.meta["pruned_hidden"] == mask.sum() and c.shape[0] == s.n - mask.sum()
     assert coder.decode(c).n == c.shape[0]

@@ -116,6 +116,9 @@ N_SELF, N_CROSS = 8, 6  # context buckets (see streams.encode_ctx_stream)
 # ``hidden`` pruning looks at the scene from this many cameras around it (azimuths all round,
 # elevations -30..60 degrees), rendered at this size: coarser renders misjudge small Gaussians.
 HIDDEN_VIEWS, HIDDEN_SIZE, HIDDEN_ELEVATION = 16, 256, (-30.0, 60.0)
+# Orbit cameras see a scene from outside: a room meant to be seen from within looks hollow to
+# them, so no share drops more than this fraction of the Gaussians.
+HIDDEN_MAX_FRACTION = 0.3
 
 
 @dataclass(frozen=True)
@@ -273,7 +276,8 @@ def nearest_previous(xi, window, k):
 def hidden_mask(scene: SplatScene, share: float) -> np.ndarray:
     """``[N]`` bool: the least visible Gaussians whose blending weights, summed over
     :data:`HIDDEN_VIEWS` orbit renders, together make at most the fraction ``share`` of all
-    (Gaussians that no view sees come first). A scene no view sees keeps every Gaussian."""
+    (Gaussians that no view sees come first), and never more than
+    :data:`HIDDEN_MAX_FRACTION` of the Gaussians. A scene no view sees keeps every one."""
     from neurocodec.codecs.splat.render import blend_weights, orbit_cameras
 
     if isinstance(share, bool) or not isinstance(share, (int, float)) \
@@ -288,7 +292,8 @@ def hidden_mask(scene: SplatScene, share: float) -> np.ndarray:
     cum = np.cumsum(w[order])
     if not cum[-1] > 0:
         return np.zeros(scene.n, bool)
-    n_drop = int(np.searchsorted(cum, float(share) * cum[-1], side="right"))
+    n_drop = min(int(np.searchsorted(cum, float(share) * cum[-1], side="right")),
+                 int(HIDDEN_MAX_FRACTION * scene.n))
     mask = np.zeros(scene.n, bool)
     mask[order[:n_drop]] = True
     return mask
