@@ -14,8 +14,8 @@ Coded: the bit length ``b_i`` of each gap (0 for a zero gap) as a context-stream
 packed least significant bit first, in a section of their own. Gaps of sorted points are
 nearly exponential, so the bits under the leading one are close to uniform (modelling the top
 one saved < 0.01 bytes per Gaussian on the real scenes). Against format 2's three per-axis
-residuals from the predecessor this codes the order for free: 0.34 bytes per Gaussian fewer
-on biker and donut at quality 4 (2.78 -> 2.43).
+residuals from the predecessor this codes the order for free: 0.32-0.35 bytes per Gaussian
+fewer on biker and donut at quality 4 (2.78 -> 2.43 and 2.77 -> 2.45).
 """
 
 from __future__ import annotations
