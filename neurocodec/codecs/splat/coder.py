@@ -78,12 +78,11 @@ from neurocodec.codecs.limits import (
     check_int_list,
 )
 from neurocodec.codecs.splat.positions import (
-    MAX_LEN,
+    KEY_BITS,
     cell_keys,
     decode_keys,
     encode_gaps,
     from_key,
-    morton_key,
 )
 from neurocodec.codecs.splat.scene import SH_COEFFS, SplatScene
 from neurocodec.codecs.splat.streams import (
@@ -151,12 +150,6 @@ def steps_for(quality: int) -> Steps:
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-def morton63(xi: np.ndarray) -> np.ndarray:
-    """The permutation sorting integer grid positions ``[N, 3]`` (21 bits each) in Morton
-    order."""
-    return np.argsort(morton_key(xi), kind="stable")
-
 
 def pos_shift(steps: Steps, base: float) -> float:
     return math.log2(steps.pos / base)
@@ -429,7 +422,7 @@ class SplatCoder(Codec):
             xi = np.cumsum(r << k[:, None], axis=0)
         else:
             (lengths,) = decode_ctx_stream(c.sections[1], [CtxSpec(k, KMAX + 1)], None, n,
-                                           "positions", MAX_LEN)
+                                           "positions", KEY_BITS)
             xi = from_key(decode_keys(lengths, k, c.sections[2]))
         j = rot_level(qs, thr)
         nbr = nearest_previous(xi, WINDOW, KNN)

@@ -25,8 +25,7 @@ import numpy as np
 
 from neurocodec.errors import BitstreamError
 
-KEY_BITS = 63
-MAX_LEN = KEY_BITS + 1  # bit lengths 0..63 of a gap
+KEY_BITS = 63  # also the longest gap, in bits
 
 
 def spread21(v: np.ndarray) -> np.ndarray:
@@ -112,9 +111,8 @@ def _keys(lengths, k, bits, n_bits, out):
                 pos += 1
         kk = k[i]
         sh = np.uint64(3 * kk)
-        room = KEY_BITS - 3 * kk  # bits a level-k cell index may have
-        cell = (prev >> sh) + g
-        if cell < g or (room < 64 and (cell >> np.uint64(room)) != 0):
+        cell = (prev >> sh) + g  # < 2^64: both terms are below 2^63
+        if cell >> np.uint64(KEY_BITS - 3 * kk):  # beyond a level-k cell index's bits
             return -2
         key = cell << sh
         if kk > 0:
