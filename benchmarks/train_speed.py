@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import platform
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 
 from neurocodec.codecs.rd import bits_per_pixel
 from neurocodec.datasets.images import CropSampler, StepBatches
+from neurocodec.eval import environment
 from neurocodec.train.archs import build_model
 from neurocodec.train.config import TrainConfig
 from neurocodec.train.optim import main_parameters, optimizers
@@ -35,29 +35,18 @@ ARCHS = {  # the shipped models' configurations
                     model_args={"slices": 8, "hidden": 32}),
 }
 VARIANTS = {
-    "fp32": dict(),
-    "channels_last": dict(channels_last=True),
+    "fp32": dict(precision="fp32"),
+    "channels_last": dict(precision="fp32", channels_last=True),
     "bf16": dict(precision="bf16"),
     "bf16+channels_last": dict(precision="bf16", channels_last=True),
-    "compile": dict(),  # fp32 through torch.compile
+    "compile": dict(precision="fp32"),  # fp32 through torch.compile
 }
 
 
 def cpu_flags() -> dict:
-    info = {"cpu": platform.processor() or "?", "bf16": False, "amx": False}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        for line in text.splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = line.split()
-                info["bf16"] = "avx512_bf16" in flags
-                info["amx"] = "amx_bf16" in flags
-                break
-    except OSError:
-        pass
-    return info
+    flags = environment.cpu_flags()
+    return {"cpu": environment.cpu_model(), "bf16": "avx512_bf16" in flags,
+            "amx": "amx_bf16" in flags, "auto": environment.resolve_precision("auto")}
 
 
 class Runner:

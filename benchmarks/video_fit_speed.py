@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import torch
@@ -20,6 +19,7 @@ def main() -> None:
     from neurocodec.codecs.video.fit import FitConfig, frame_times, frames_tensor
     from neurocodec.codecs.video.io import read_video
     from neurocodec.codecs.video.models import INRConfig, build
+    from neurocodec.eval import environment
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clip", required=True)
@@ -33,8 +33,10 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     clip = read_video(a.clip, frames=(0, a.frames), clamp=True)[0]
     x_all, t_all = frames_tensor(clip), frame_times(len(clip))
-    variants = {"fp32": FitConfig(), "channels_last": FitConfig(channels_last=True),
-                "bf16": FitConfig(precision="bf16")}
+    variants = {"fp32": FitConfig(precision="fp32"),
+                "channels_last": FitConfig(precision="fp32", channels_last=True),
+                "bf16": FitConfig(precision="bf16"),
+                "bf16+channels_last": FitConfig(precision="bf16", channels_last=True)}
     best: dict = {}
     for kind in ("hnerv", "nerv"):
         models = {}
@@ -70,11 +72,13 @@ def main() -> None:
             s = best[(kind, name)]
             rows.append({"codec": kind, "variant": name, "s_per_step": round(s, 4),
                          "vs_fp32": round(best[(kind, "fp32")] / s, 3)})
-            print(f"{kind:6s} {name:14s} {s:.4f} s/step  {best[(kind, 'fp32')] / s:.2f}x fp32")
+            print(f"{kind:6s} {name:18s} {s:.4f} s/step  {best[(kind, 'fp32')] / s:.2f}x fp32")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"clip": a.clip, "params": a.params, "threads": a.threads,
-                       "cpu": platform.processor() or platform.machine(), "rows": rows}, f,
+                       "cpu": environment.cpu_model(),
+                       "bf16_arithmetic": environment.resolve_precision("auto") == "bf16",
+                       "rows": rows}, f,
                       indent=2)
 
 

@@ -74,6 +74,8 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--prune", type=float, default=0.0)
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--channels-last", action="store_true")
     p.add_argument("--runs", default="", help="keep each fit's run folder under this folder")
     p.add_argument("--out", help="CompressAI-schema JSON to write")
     a = p.parse_args()
@@ -86,7 +88,8 @@ def main() -> None:
         run_dir = str(Path(a.runs) / f"{a.codec}-{budget}") if a.runs else None
         t0 = time.time()
         data = codec.encode(clip, 2, params=n, epochs=a.epochs, threads=a.threads,
-                            prune=a.prune, run_dir=run_dir, progress="off")
+                            prune=a.prune, run_dir=run_dir, progress="off",
+                            precision=a.precision, channels_last=a.channels_last)
         fit_min = (time.time() - t0) / 60
         c = Container.from_bytes(data)
         torch.set_num_threads(a.threads)
@@ -109,9 +112,10 @@ def main() -> None:
         keys = ("bpp", "psnr-rgb", "psnr-y", "psnr-yuv", "ms-ssim-rgb", "encoding_time",
                 "decoding_time")
         res = {"name": a.codec, "description": f"neurocodec {a.codec}, {a.epochs} epochs, "
-               f"{t} frames {w}x{h}, rANS-coded files",
+               f"{t} frames {w}x{h}, {a.precision} fit, rANS-coded files",
                "results": {k: [r[k] for r in rows] for k in keys if k in rows[0]},
-               "points": rows, "clip": str(a.clip), "epochs": a.epochs}
+               "points": rows, "clip": str(a.clip), "epochs": a.epochs,
+               "precision": a.precision, "channels_last": a.channels_last}
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
 

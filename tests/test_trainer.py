@@ -312,3 +312,18 @@ def test_cli_impossible_dct_width_is_one_line_error(tmp_path, capsys):
     rc, err = _run_cli(capsys, "--data", DATA, "--out", tmp_path / "r", "--M", 128,
                        "--crop", 64, "--max-steps", 1, "--progress", "off", "--no-tensorboard")
     assert rc == 1 and "192" in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("flags, want", [({"avx2"}, "fp32"), ({"avx2", "avx512_bf16"}, "bf16"),
+                                         ({"amx_bf16", "amx_tile"}, "bf16"), (set(), "fp32")])
+def test_auto_precision_follows_the_cpu(tmp_path, monkeypatch, flags, want):
+    from neurocodec.codecs.video.fit import FitConfig
+    from neurocodec.eval import environment
+
+    monkeypatch.setattr(environment, "cpu_flags", lambda: frozenset(flags))
+    assert _cfg(tmp_path).precision == want  # the default is "auto", resolved at once
+    assert FitConfig().precision == want
+    assert _cfg(tmp_path, precision="fp32").precision == "fp32"
+    assert FitConfig(precision="bf16").precision == "bf16"
+    with pytest.raises(InputError, match="auto, fp32 or bf16"):
+        _cfg(tmp_path, precision="fp16")

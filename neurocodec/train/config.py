@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from neurocodec.errors import InputError
+from neurocodec.eval.environment import resolve_precision
 
 
 @dataclass
@@ -47,8 +48,9 @@ class TrainConfig:
     stop_at: int = 0  # > 0: leave after this step (checkpointed), e.g. to train in chunks
     clip: float = 1.0
     # "fp32", or "bf16": the transforms' forward pass under bf16 autocast (entropy models, rate
-    # and loss stay fp32). Which is faster depends on the CPU: benchmarks/train_speed.py.
-    precision: str = "fp32"
+    # and loss stay fp32); "auto": bf16 where the CPU has bf16 arithmetic, which is where it is
+    # faster (benchmarks/train_speed.py). Resolved when the config is made.
+    precision: str = "auto"
     channels_last: bool = False
     eb_lr_mult: float = 10.0  # the factorized prior's small density MLP learns this much faster
     aux_lr: float = 1e-3
@@ -68,8 +70,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.lmbdas = tuple(float(v) for v in self.lmbdas)
         self.val_qualities = tuple(int(v) for v in self.val_qualities)
-        if self.precision not in ("fp32", "bf16"):
-            raise InputError(f"precision must be fp32 or bf16, not {self.precision!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise InputError(f"precision must be auto, fp32 or bf16, not {self.precision!r}")
+        self.precision = resolve_precision(self.precision)
         if self.progress not in ("auto", "on", "off"):
             raise InputError(f"progress must be auto, on or off, not {self.progress!r}")
         for name, least in RANGES.items():

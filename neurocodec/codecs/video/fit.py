@@ -34,6 +34,7 @@ from neurocodec.codecs.video import quant
 from neurocodec.codecs.video.models import INRConfig, VideoINR, build
 from neurocodec.determinism import mixed_seed
 from neurocodec.errors import InputError
+from neurocodec.eval.environment import resolve_precision
 from neurocodec.train.loop import Run, run_loop
 
 PASS_PIXELS = 1 << 20  # padded pixels per forward pass (a 640x360 batch of 2 is one pass)
@@ -53,7 +54,8 @@ class FitConfig:
     embed_bits: int = quant.EMBED_BITS
     prune: float = 0.0  # fraction of decoder weights zeroed by magnitude (0: no pruning)
     prune_at: float = 0.7  # ... after this fraction of the steps
-    precision: str = "fp32"  # or "bf16" (autocast of the network; loss in fp32)
+    precision: str = "auto"  # "fp32", "bf16" (autocast of the network; loss in fp32),
+    # or "auto": bf16 where the CPU has bf16 arithmetic (resolved when the config is made)
     channels_last: bool = False
     seed: int = 0
     threads: int = 0  # 0: torch's current setting (the bench gives each worker its share)
@@ -81,8 +83,9 @@ class FitConfig:
             raise InputError(f"--prune must be in [0, 1), not {self.prune!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise InputError(f"lr must be positive, not {self.lr!r}")
-        if self.precision not in ("fp32", "bf16"):
-            raise InputError(f"precision must be fp32 or bf16, not {self.precision!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise InputError(f"precision must be auto, fp32 or bf16, not {self.precision!r}")
+        self.precision = resolve_precision(self.precision)
 
 
 def frames_uint8(clip: np.ndarray) -> Tensor:
