@@ -56,7 +56,9 @@ class FitConfig:
     prune_at: float = 0.7  # ... after this fraction of the steps
     precision: str = "auto"  # "fp32", "bf16" (autocast of the network; loss in fp32),
     # or "auto": bf16 where the CPU has bf16 arithmetic (resolved when the config is made)
-    channels_last: bool = False
+    # NHWC activations: NeRV 1.3-1.5x faster in fp32 and 2.8x (with bf16) against fp32 NCHW,
+    # HNeRV within ±10% (benchmarks/video_fit_speed.py, docs/results/video/README.md)
+    channels_last: bool = True
     seed: int = 0
     threads: int = 0  # 0: torch's current setting (the bench gives each worker its share)
     ckpt_every: int = 200
