@@ -35,7 +35,7 @@ def _encode(a) -> int | None:
         raise InputError("--refine-lr needs --refine STEPS")
     # Video: the reader's options (a raw clip's size, a frame range) and the fit's.
     options.update(video_size=a.video_size, frames=a.frames, params=a.params,
-                   epochs=a.epochs, prune=a.prune, run_dir=a.run_dir)
+                   epochs=a.epochs, prune=a.prune, run_dir=a.run_dir, precision=a.precision)
     options.update(drop_alpha=a.drop_alpha or None, frame=a.frame)  # image reader
     options.update(hidden=a.prune_hidden)  # splat coder
     if Path(a.input).is_dir():
@@ -363,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--prune", type=float, metavar="F",
                    help="zero the fraction F of smallest weights during the fit (a splat "
                         "coder: drop the Gaussians whose opacity is below F)")
+    v.add_argument("--precision", choices=("auto", "fp32", "bf16"),
+                   help="arithmetic of the fit (default auto: bf16 autocast where the CPU has "
+                        "bf16 arithmetic, AMX or AVX-512-BF16; fp32 elsewhere)")
     v.add_argument("--run-dir", metavar="DIR", help="keep the fit's checkpoint and logs here; "
                    "an interrupted fit resumes from it")
     g = e.add_argument_group("splat (gsc)")

@@ -20,7 +20,7 @@ FAST = ["--params", "8k", "--epochs", "2"]
 def test_encode_decode_cli(tmp_path, capsys):
     out = tmp_path / "clip.ncb"
     assert main(["encode", str(CLIP), "-o", str(out), "--codec", "hnerv", "--frames", "2:6",
-                 *FAST]) == 0
+                 "--precision", "bf16", *FAST]) == 0
     c = Container.from_bytes(out.read_bytes())
     assert c.medium == "video" and c.shape == [4, 64, 64, 3]
     assert c.meta["fps"] == read_video(CLIP)[1]["fps"]
@@ -53,6 +53,10 @@ def test_bad_inputs_leave_nothing(tmp_path, capsys):
     assert main(["encode", str(CLIP), "-o", str(out), "--codec", "hyperprior-vr2"]) == 1
     assert "video" in capsys.readouterr().err and not out.exists()
     assert main(["encode", str(CLIP), "-o", str(out), "--params", "lots"]) == 1
+    photo = tmp_path / "p.ncb"
+    assert main(["encode", str(DATA / "kodim19_crop75x53.png"), "-o", str(photo), "--codec",
+                 "hyperprior-vr", "--precision", "fp32"]) == 1  # a fit option for an image
+    assert "precision" in capsys.readouterr().err and not photo.exists()
     assert main(["encode", str(CLIP), "-o", str(out), "--frames", "7:99", *FAST]) == 1
     assert not out.exists()
 
