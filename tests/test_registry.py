@@ -91,7 +91,7 @@ def test_a_second_medium_plugs_into_cli_zoo_and_api(signal_medium, tmp_path, cap
     rc, out, _ = run(capsys, "zoo", "list", "--json")
     rows = {r["name"]: r for r in json.loads(out)}
     assert rows["zsig"]["medium"] == "signal" and rows["zsig"]["default"]
-    assert rows["hyperprior-vr4"]["medium"] == "image" and rows["hyperprior-vr4"]["default"]
+    assert rows["hyperprior-vr5"]["medium"] == "image" and rows["hyperprior-vr5"]["default"]
     # the medium follows the extension; the default codec of that medium; its middle quality
     rc, out, _ = run(capsys, "encode", src, "-o", tmp_path / "a.ncb")
     assert rc == 0 and "zsig q=1" in out, out
