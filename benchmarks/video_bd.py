@@ -22,9 +22,21 @@ def merge(curves: list[dict]) -> dict:
             "results": {k: [p[i] for p in points] for i, k in enumerate(METRICS)}}
 
 
-def main() -> None:
+def against(test: dict, refs: list[str]) -> list[dict]:
+    """Print and return the BD-rate of curve ``test`` against each reference file."""
     from neurocodec.eval.bdrate import bd_rate
 
+    rows = []
+    for f in refs:
+        r = json.loads(Path(f).read_text())
+        bd = bd_rate(r, test)
+        rows.append({"reference": r["name"], **bd})
+        print(f"vs {r['name']}: BD-rate {bd['bd_rate']:+.1f}%  BD-PSNR {bd['bd_psnr']:+.2f} dB  "
+              f"overlap {bd['overlap']:.2f}" + (f"  ({bd['warning']})" if bd["warning"] else ""))
+    return rows
+
+
+def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--curve", action="append", required=True)
     p.add_argument("--ref", action="append", required=True)
@@ -32,11 +44,7 @@ def main() -> None:
     test = merge([json.loads(Path(f).read_text()) for f in a.curve])
     for b, q in zip(test["results"]["bpp"], test["results"]["psnr-rgb"]):
         print(f"{test['name']}: {b:.4f} bpp {q:.2f} dB")
-    for f in a.ref:
-        r = json.loads(Path(f).read_text())
-        bd = bd_rate(r, test)
-        print(f"vs {r['name']}: BD-rate {bd['bd_rate']:+.1f}%  BD-PSNR {bd['bd_psnr']:+.2f} dB  "
-              f"overlap {bd['overlap']:.2f}" + (f"  ({bd['warning']})" if bd["warning"] else ""))
+    against(test, a.ref)
 
 
 if __name__ == "__main__":

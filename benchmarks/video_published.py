@@ -19,6 +19,8 @@ import argparse
 import json
 from pathlib import Path
 
+from video_bd import against  # benchmarks/ is the script's own folder
+
 FRAMES, HEIGHT, WIDTH = 132, 640, 1280
 # parameters -> PSNR-RGB dB at 300 epochs, as issue 12 quotes the HNeRV paper
 PUBLISHED = {350_000: 30.15, 750_000: 32.81, 1_500_000: 35.57, 3_000_000: 37.43}
@@ -37,8 +39,6 @@ def curve(bits_per_param: float) -> dict:
 
 
 def main() -> None:
-    from neurocodec.eval.bdrate import bd_rate
-
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bits-per-param", type=float, required=True)
     p.add_argument("--ref", action="append", default=[], help="a CompressAI-schema JSON")
@@ -47,13 +47,7 @@ def main() -> None:
     ours = curve(a.bits_per_param)
     for bpp, psnr, n in zip(ours["results"]["bpp"], ours["results"]["psnr-rgb"], ours["params"]):
         print(f"hnerv-published {n / 1e6:.2f}M: {bpp:.4f} bpp (estimated) {psnr:.2f} dB")
-    rows = []
-    for ref in a.ref:
-        r = json.loads(Path(ref).read_text())
-        bd = bd_rate(r, ours)
-        rows.append({"reference": r["name"], **bd})
-        print(f"vs {r['name']}: BD-rate {bd['bd_rate']:+.1f}%  BD-PSNR {bd['bd_psnr']:+.2f} dB"
-              f"  overlap {bd['overlap']:.2f}" + (f"  ({bd['warning']})" if bd["warning"] else ""))
+    rows = against(ours, a.ref)
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps({**ours, "bd": rows}, indent=2) + "\n")
