@@ -62,8 +62,8 @@ class Runner:
 
     def step(self, x: torch.Tensor, q: torch.Tensor) -> float:
         t = time.perf_counter()
-        train_step(self.net, self.model, x, q, self.lmbdas, self.cfg, self.opt, self.aux,
-                   self.params)
+        self.last, _ = train_step(self.net, self.model, x, q, self.lmbdas, self.cfg, self.opt,
+                                  self.aux, self.params)
         return time.perf_counter() - t
 
     @torch.no_grad()

@@ -1,5 +1,6 @@
 import csv
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -269,6 +270,28 @@ def test_init_starts_a_fresh_run_from_weights(tmp_path, tiny_env):
     assert src.exists()
     with pytest.raises(InputError, match="M=12"):
         train(_cfg(tmp_path / "bad", N=8, M=16, lmbdas=(0.01, 0.05), init=str(src)))
+
+
+def test_init_extends_the_rate_range(tmp_path, tiny_env):
+    """--init with the source's λs plus new ones: the source's gains are kept, the new
+    qualities' gains start extrapolated (or interpolated) in log λ; other λs are an error."""
+    shipped = HyperpriorImageCodec.from_info(get_model_info("tiny-test")).model.state_dict()
+    src = [float(v) for v in load_weights(get_model_info("tiny-test").weights_path).cfg.lmbdas]
+    lo, mid = src[0] / 2, (src[0] * src[1]) ** 0.5
+    cfg = _cfg(tmp_path / "run", N=8, M=12, lmbdas=(lo, src[0], mid, src[1]), init="tiny-test",
+               max_steps=1, lr=1e-12, warmup_steps=0, eb_lr_mult=0.0, aux_lr=0.0)
+    st = torch.load(train(cfg), weights_only=True)["model"]
+    for k in ("log_gain", "log_inv_gain", "log_hgain", "log_hinv_gain"):
+        a, b = shipped[k][0].float(), shipped[k][1].float()
+        got = st[k].float()
+        assert got.shape[0] == 4
+        assert torch.allclose(got[1], a, atol=1e-5) and torch.allclose(got[3], b, atol=1e-5)
+        step = (b - a) / math.log(src[1] / src[0])  # per unit of log λ
+        assert torch.allclose(got[0], a - step * math.log(2), atol=1e-5), k
+        assert torch.allclose(got[2], (a + b) / 2, atol=1e-5), k
+    assert torch.allclose(st["g_s.0.weight"], shipped["g_s.0.weight"], atol=1e-6)
+    with pytest.raises(InputError, match="lmbdas"):  # a source λ missing: not an extension
+        train(_cfg(tmp_path / "bad", N=8, M=12, lmbdas=(lo, src[1]), init="tiny-test"))
 
 
 def test_init_across_archs_copies_the_transforms(tmp_path, tiny_env):

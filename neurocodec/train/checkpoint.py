@@ -6,6 +6,7 @@ the step after a resume draws what it would have drawn without the interruption.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -54,7 +55,9 @@ def init_from(source: str, model: nn.Module, arch: str) -> None:
     whole when the source has all its tensors with the same shapes. The analysis and synthesis
     transforms must be among them; a model of the same arch and config gives every module.
     Another arch lends what fits (a hyperprior's transforms into mlic, so that mlic's budget
-    goes to its entropy model)."""
+    goes to its entropy model). A run whose λs add rate points to the source's (every source
+    λ kept, in order) extends its range: the new qualities' gains start interpolated or
+    extrapolated from the source's (:func:`_extend_rows`)."""
     from neurocodec.codecs.image.codec import load_weights
     from neurocodec.codecs.registry import get_model_info
     from neurocodec.errors import ModelError
@@ -67,11 +70,17 @@ def init_from(source: str, model: nn.Module, arch: str) -> None:
     except ModelError as e:
         raise InputError(f"--init {source}: {e}") from None
     have, cfg = src.cfg.to_dict(), model.cfg.to_dict()
-    what = ", ".join(f"{k}={have[k]!r}" for k in cfg if k in have and have[k] != cfg[k])
+    rows = _quality_rows(have.get("lmbdas"), cfg.get("lmbdas"))
+    what = ", ".join(f"{k}={have[k]!r}" for k in cfg if k in have and have[k] != cfg[k]
+                     and not (k == "lmbdas" and rows is not None))
     if what:
         raise InputError(f"--init {source}: its weights have {what}")
     dev = next(model.parameters()).device
     state = {k: v.to(dev) for k, v in src.state_dict().items()}
+    if rows is not None:
+        for k in GAIN_PARAMS:
+            if k in state:
+                state[k] = _extend_rows(state[k], *rows)
     groups: dict[str, dict[str, torch.Tensor]] = {}
     for k, v in model.state_dict().items():
         groups.setdefault(k.split(".")[0], {})[k] = v
@@ -82,6 +91,43 @@ def init_from(source: str, model: nn.Module, arch: str) -> None:
         raise InputError(f"--init {source}: its {src.codec_name} transforms do not fit "
                          f"{arch} ({', '.join(lacking)} differ)")
     model.load_state_dict({k: state[k] for g in copied for k in groups[g]}, strict=False)
+
+
+# The per-quality parameters of the variable-rate models ([qualities, channels], log domain).
+GAIN_PARAMS = ("log_gain", "log_inv_gain", "log_hgain", "log_hinv_gain")
+
+
+def _quality_rows(src: list | None, dst: list | None
+                  ) -> tuple[list[float], list[float]] | None:
+    """``(source λs, run λs)`` when the run adds rate points to the source's (every source λ
+    among the run's, in the same order), so that ``--init`` extends a model's rate range;
+    ``None`` when the λs are equal or the source's are not a subset."""
+    if not src or not dst or list(src) == list(dst) or len(dst) <= len(src):
+        return None
+    at = [next((i for i, d in enumerate(dst) if math.isclose(d, s, rel_tol=1e-9)), -1)
+          for s in src]
+    if min(at) < 0 or at != sorted(at) or len(set(at)) != len(at) or sorted(dst) != list(dst):
+        return None
+    return list(src), list(dst)
+
+
+def _extend_rows(t: torch.Tensor, src: list[float], dst: list[float]) -> torch.Tensor:
+    """``t [len(src), C]`` (log gains) -> ``[len(dst), C]``: each source row where its λ is,
+    the others interpolated — or, beyond the ends, extrapolated — linearly in log λ from the
+    two nearest source λs (gains follow a power of λ, Cui et al. 2021)."""
+    ls = torch.tensor([math.log(v) for v in src], dtype=torch.float64)
+    out = []
+    for d in dst:
+        x = math.log(d)
+        hit = [i for i, v in enumerate(src) if math.isclose(v, d, rel_tol=1e-9)]
+        if hit:
+            out.append(t[hit[0]])
+            continue
+        i = int(torch.searchsorted(ls, torch.tensor([x], dtype=torch.float64)))
+        a, b = (0, 1) if i == 0 else (len(src) - 2, len(src) - 1) if i >= len(src) else (i - 1, i)
+        w = (x - float(ls[a])) / (float(ls[b]) - float(ls[a]))
+        out.append(t[a] + (t[b] - t[a]) * w)
+    return torch.stack(out)
 
 
 def _mismatch(src_arch: str, src_cfg: dict, arch: str, model: nn.Module) -> str:
