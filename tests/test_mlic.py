@@ -57,6 +57,8 @@ def test_decompress_equals_eval_forward(q, crop):
     dec = m.decompress(streams, zshape, q, (64, 128))
     out = m(x, torch.tensor([q]))
     assert torch.equal(dec, out["x_hat"].clamp(0, 1))
+    lik = m.coded_likelihoods(x, q)
+    assert all(torch.equal(lik[k], out["likelihoods"][k]) for k in ("y", "z"))
     # The likelihoods of the exact pass predict the real stream, up to the per-stream costs
     # (a 16-byte header with one lane, and a 4-byte flush).
     est = sum(-torch.log2(v).sum() for v in out["likelihoods"].values()).item()

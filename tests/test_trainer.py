@@ -30,7 +30,7 @@ VAL_IMAGE = DATA / "kodim19_crop75x53.png"
 def _cfg(out, stop_at=0, **kw) -> TrainConfig:
     base = dict(data=str(DATA), out=str(out), N=8, M=12, transform="gdn", crop=64, batch=2, max_steps=20,
                 stop_at=stop_at, warmup_steps=2, ckpt_every=4, threads=1, progress="off",
-                tensorboard=False)
+                tensorboard=False, val_share=0.0)
     return TrainConfig(**{**base, **kw})
 
 
@@ -126,6 +126,24 @@ def test_validation_is_off_the_training_clock(tmp_path, val_dir, monkeypatch):
                       val_qualities=(0,)))
     assert time.time() - t > 4.0 and len(_dicts(tmp_path / "r" / "val.csv")) == 2
     assert _ckpt(ckpt)["elapsed"] < 2.0
+
+
+def test_validation_share_skips_due_validations(tmp_path, val_dir, monkeypatch):
+    """A validation costlier than ``val_share`` of the training since the last is skipped;
+    the first one and the final one always run."""
+    import time
+
+    from neurocodec.train import trainer
+
+    def slow(*args, **kw):
+        time.sleep(1.0)
+        return real(*args, **kw)
+
+    real = trainer.validate
+    monkeypatch.setattr(trainer, "validate", slow)
+    train(_cfg(tmp_path / "r", max_steps=4, val=str(val_dir), val_every=1, val_qualities=(0,),
+               val_share=0.05))
+    assert [r["step"] for r in _dicts(tmp_path / "r" / "val.csv")] == ["1", "4"]
 
 
 def test_validation_reports_real_bitstream_sizes(tmp_path, val_dir):

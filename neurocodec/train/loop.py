@@ -5,7 +5,7 @@ in as ``step_fn``.
 
 ``cfg`` is any config with the schedule fields of :class:`~neurocodec.train.config.TrainConfig`
 (``lr, lr_final, warmup_steps, budget_minutes, max_steps, stop_at, ckpt_every, log_every,
-val_every, progress, tensorboard``).
+val_every, val_share, progress, tensorboard``).
 """
 
 from __future__ import annotations
@@ -73,7 +73,9 @@ def run_loop(cfg, run: Run, step_fn: StepFn, d: ddp.Dist | None = None,
              ) -> Run:
     """Train ``run`` until its budget (``cfg.max_steps`` steps, else ``cfg.budget_minutes``)
     or ``cfg.stop_at``; checkpoint every ``cfg.ckpt_every`` steps and at the end (with
-    ``final_extra()``'s fields), validate every ``cfg.val_every`` steps and after the last.
+    ``final_extra()``'s fields), validate every ``cfg.val_every`` steps (skipping those
+    that would make validation more than ``cfg.val_share`` of the training time) and after the
+    last.
     A loss (or, raised by ``step_fn``, a gradient) that is not finite stops the run with a
     :class:`TrainingError`; nothing more is saved, so the checkpoint on disk stays good."""
     d = d or ddp.Dist()
@@ -98,16 +100,22 @@ def _loop(cfg, run: Run, step_fn: StepFn, d: ddp.Dist, validate: ValidateFn | No
     budget = cfg.budget_minutes * 60
     t0 = time.time() - run.elapsed
     start, last_val = run.step, -1
+    val_cost, val_clock = 0.0, run.elapsed  # the last validation's seconds; the clock then
 
     def do_validation() -> None:
         # Off the clock: the budget (and the cosine schedule over it) is training time, and
         # a real-bitstream pass of a slow model (mlic: ~10 s per image and quality on one
         # thread) would otherwise take a quarter of it.
-        nonlocal last_val, t0
+        nonlocal last_val, t0, val_cost, val_clock
         t = time.time()
         log.validation(run.step, validate(run.step))
-        last_val = run.step
-        t0 += time.time() - t
+        last_val, val_cost, val_clock = run.step, time.time() - t, run.elapsed
+        t0 += val_cost
+
+    def validation_due() -> bool:
+        if validate is None or cfg.val_every <= 0 or run.step % cfg.val_every:
+            return False
+        return cfg.val_share <= 0 or val_cost <= cfg.val_share * (run.elapsed - val_clock)
 
     while True:
         run.elapsed = ddp.from_main(time.time() - t0, d)  # every rank follows rank 0's clock
@@ -127,7 +135,8 @@ def _loop(cfg, run: Run, step_fn: StepFn, d: ddp.Dist, validate: ValidateFn | No
         if run.step % cfg.ckpt_every == 0:
             run.elapsed = time.time() - t0
             run.save()
-        if validate is not None and cfg.val_every > 0 and run.step % cfg.val_every == 0:
+        if validation_due():
+            run.elapsed = time.time() - t0
             do_validation()
     extra = final_extra() if final_extra is not None else {}
     if d.main:

@@ -62,5 +62,4 @@ def _estimated_bits(model: nn.Module, img: np.ndarray, q: int) -> float:
     """Bits the likelihoods predict for ``img`` coded as the codec does (replicate-padded to
     ``model.PAD``, rounded latents)."""
     x, _ = model._pad(to_tensor(img))
-    out = model(x, torch.tensor([q]))
-    return float(bits_per_pixel(out["likelihoods"], 1)[0])
+    return float(bits_per_pixel(model.coded_likelihoods(x, q), 1)[0])

@@ -155,8 +155,16 @@ class VariableRateImageModel(nn.Module):
                 "likelihoods": {k: torch.cat([o["likelihoods"][k] for o in outs])
                                 for k in ("y", "z")}}
 
-    def _eval_latents(self, y: Tensor, z: Tensor, q: int) -> dict:
+    def _eval_latents(self, y: Tensor, z: Tensor, q: int, synthesis: bool = True) -> dict:
+        """``{"x_hat", "likelihoods"}`` of the exact pass (``x_hat`` None without ``synthesis``)."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def coded_likelihoods(self, x: Tensor, q: int) -> dict[str, Tensor]:
+        """The likelihoods ``{"y", "z"}`` of the values the codec writes for one padded image
+        ``x [1,3,H,W]`` at quality ``q``, without the synthesis (the most costly part of
+        the exact pass): what validation needs for its bit estimate."""
+        return self._eval_latents(*self._analysis_latents(x, q), q, synthesis=False)["likelihoods"]
 
     def _analysis(self, x: Tensor, q: int) -> tuple[Tensor, Tensor, Tensor]:
         """x ``[1,3,H,W]`` (padded) -> ``y`` (gained), ``z_hat`` and the likelihoods of ``z``."""

@@ -119,15 +119,15 @@ class ScaleHyperprior(VariableRateImageModel):
         x_hat = self.g_s(y_hat * ig)
         return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": z_lik}}
 
-    def _eval_latents(self, y: Tensor, z: Tensor, q: int) -> dict:
+    def _eval_latents(self, y: Tensor, z: Tensor, q: int, synthesis: bool = True) -> dict:
         """The exact quantized pass from continuous ``y [1,M,h,w]`` and ``z``: what
-        ``decompress(compress_latents(y, z))`` reconstructs (padded, unclamped ``x_hat``),
-        and the likelihoods of the coded values."""
+        ``decompress(compress_latents(y, z))`` reconstructs (padded, unclamped ``x_hat``;
+        None without ``synthesis``), and the likelihoods of the coded values."""
         z_hat, z_lik = self.entropy_bottleneck(z, training=False)
         means, scales, _ = self._hyper_synthesis(z_hat, q)
         y_hat = (torch.round(y.double() - means) + means).float()
         _, y_lik = self.gaussian(y_hat, scales.float(), means.float(), training=False)
-        return {"x_hat": self._decode_synthesis(y_hat, q),
+        return {"x_hat": self._decode_synthesis(y_hat, q) if synthesis else None,
                 "likelihoods": {"y": y_lik, "z": z_lik}}
 
     def relaxed_pass(self, y: Tensor, z: Tensor, q: int, quantize: Relaxation

@@ -153,15 +153,15 @@ class MLICModel(VariableRateImageModel):
         _, y_lik = self.gaussian(y, out.scales, out.means)
         return {"x_hat": self.g_s(out.y_hat * ig), "likelihoods": {"y": y_lik, "z": z_lik}}
 
-    def _eval_latents(self, y: Tensor, z: Tensor, q: int) -> dict:
+    def _eval_latents(self, y: Tensor, z: Tensor, q: int, synthesis: bool = True) -> dict:
         """The exact quantized pass from continuous ``y [1,M,h,w]`` and ``z``: what
-        ``decompress(compress_latents(y, z))`` reconstructs (padded, unclamped ``x_hat``),
-        and the likelihoods of the coded values."""
+        ``decompress(compress_latents(y, z))`` reconstructs (padded, unclamped ``x_hat``;
+        None without ``synthesis``), and the likelihoods of the coded values."""
         z_hat, z_lik = self.entropy_bottleneck(z, training=False)
         out = self._entropy_model(z_hat, q, self._rounding_coder(y))
         _, y_lik = self.gaussian(out.y_coded.float(), out.scales.float(), out.means.float(),
                                  training=False)
-        x_hat = self._decode_synthesis(out.y_hat.float().to(y.device), q)
+        x_hat = self._decode_synthesis(out.y_hat.float().to(y.device), q) if synthesis else None
         return {"x_hat": x_hat, "likelihoods": {"y": y_lik.to(y.device), "z": z_lik}}
 
     def relaxed_pass(self, y: Tensor, z: Tensor, q: int, quantize: Relaxation

@@ -71,6 +71,7 @@ class FitConfig:
     budget_minutes: float = 0.0
     stop_at: int = 0
     val_every: int = 0
+    val_share: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
