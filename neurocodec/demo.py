@@ -19,7 +19,7 @@ CLIP = Path(__file__).resolve().parent / "data" / "clip_8f_64x64.y4m"
 SCENE = Path(__file__).resolve().parent / "data" / "seal_4k.ply"
 
 
-def main(qualities: tuple[int, ...] = (1, 4)) -> None:
+def main(qualities: tuple[int, ...] = (3, 6)) -> None:
     img, _ = read_image(SAMPLE)
     t = time.perf_counter()
     codec = load_codec()  # the image default

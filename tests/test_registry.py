@@ -91,7 +91,7 @@ def test_a_second_medium_plugs_into_cli_zoo_and_api(signal_medium, tmp_path, cap
     rc, out, _ = run(capsys, "zoo", "list", "--json")
     rows = {r["name"]: r for r in json.loads(out)}
     assert rows["zsig"]["medium"] == "signal" and rows["zsig"]["default"]
-    assert rows["hyperprior-vr5"]["medium"] == "image" and rows["hyperprior-vr5"]["default"]
+    assert rows["hyperprior-vr6"]["medium"] == "image" and rows["hyperprior-vr6"]["default"]
     # the medium follows the extension; the default codec of that medium; its middle quality
     rc, out, _ = run(capsys, "encode", src, "-o", tmp_path / "a.ncb")
     assert rc == 0 and "zsig q=1" in out, out
@@ -150,7 +150,7 @@ def test_bench_measures_a_registered_codec_of_any_medium(tmp_path):
     r = run_bench(BenchConfig(data=str(d), codecs=("hyperprior",), out=str(tmp_path / "o"),
                               workers=1, progress=False))
     res = r.results["hyperprior"]["results"]
-    assert len(res["bpp"]) == 6 and res["psnr-rgb"] == sorted(res["psnr-rgb"])
+    assert len(res["bpp"]) == 8 and res["psnr-rgb"] == sorted(res["psnr-rgb"])
     with pytest.raises(InputError, match="medium"):
         run_bench(BenchConfig(data=str(d), codecs=("x",), out=str(tmp_path / "o2"),
                               medium="audio", workers=1, progress=False))

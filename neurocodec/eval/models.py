@@ -41,7 +41,7 @@ def resolve_codec(name: str, medium: str, classical: dict[str, Callable[[], Base
                   options: dict | None = None) -> Baseline:
     """A classical baseline of ``medium`` (or alias) by name, else a registered codec of that
     medium by exact name, or by the unique name starting with ``name``, or, when several do,
-    the medium's default among them (``hyperprior`` → ``hyperprior-vr5``)."""
+    the medium's default among them (``hyperprior`` → ``hyperprior-vr6``)."""
     from neurocodec.codecs.registry import list_codecs
 
     if name in classical or name in (aliases or {}):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-DEFAULT_MODEL = "hyperprior-vr5"
+DEFAULT_MODEL = "hyperprior-vr6"
 
 
 def register(registry) -> None:
